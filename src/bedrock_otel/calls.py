@@ -1,0 +1,157 @@
+"""The one core every instrumented call goes through, sync or async, streaming or not.
+
+``begin`` builds the span before the call, ``succeeded``/``failed`` finish it after. None of them
+raises: a failure inside bedrock-otel costs telemetry, never the application's call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
+from opentelemetry.trace import SpanKind
+
+from . import operations  # noqa: F401  (registers the operation modules)
+from .operations.base import Operation, Prepared, lookup
+from .telemetry import attributes as A
+from .telemetry.invocation import Invocation, Telemetry
+
+_log = logging.getLogger(__name__)
+
+_SERVER_CACHE: Dict[str, Tuple[Optional[str], Optional[int]]] = {}
+_SERVICE_CACHE: Dict[type, Tuple[str, str]] = {}
+
+
+class Call:
+    """An invocation in flight: what ``succeeded``/``failed`` need, plus the context token."""
+
+    __slots__ = ("inv", "operation", "prepared", "token")
+
+    def __init__(self, operation: Operation, prepared: Prepared, inv: Invocation, token: object) -> None:
+        self.operation = operation
+        self.prepared = prepared
+        self.inv = inv
+        self.token = token
+
+
+def operation_for(client: Any, method: str) -> Optional[Operation]:
+    """The instrumented operation for this client and API name, or None (cheap, cached per client class)."""
+    names = _SERVICE_CACHE.get(type(client))
+    if names is None:
+        try:
+            model = client.meta.service_model
+            names = (model.service_name, model.service_id)
+        except Exception:
+            return None
+        _SERVICE_CACHE[type(client)] = names
+    return lookup(names[0], method)
+
+
+def begin(telemetry: Telemetry, operation: Operation, client: Any, params: Mapping[str, Any]) -> Optional[Call]:
+    """Start the span and make it current; None when anything about the call defeats us."""
+    try:
+        prepared = operation.prepare(params, telemetry)
+        meta = client.meta
+        service_id = _SERVICE_CACHE[type(client)][1]
+        address, port = _server(meta.endpoint_url)
+        region = meta.region_name
+        metric_attrs: Dict[str, Any] = {
+            A.GEN_AI_PROVIDER_NAME: A.PROVIDER,
+            A.GEN_AI_OPERATION_NAME: prepared.operation,
+            A.GEN_AI_REQUEST_MODEL: prepared.model,
+            A.AWS_REGION: region,
+        }
+        if address:
+            metric_attrs[A.SERVER_ADDRESS] = address
+        if port:
+            metric_attrs[A.SERVER_PORT] = port
+        span_attrs = {
+            **metric_attrs,
+            A.RPC_SYSTEM: A.RPC_SYSTEM_AWS,
+            A.RPC_SERVICE: service_id,
+            A.RPC_METHOD: operation.method,
+            A.CLOUD_REGION: region,
+            **prepared.attributes,
+        }
+        if operation.streaming:
+            span_attrs[A.GEN_AI_REQUEST_STREAM] = True
+        span = telemetry.tracer.start_span(
+            f"{prepared.operation} {prepared.model}", kind=SpanKind.CLIENT, attributes=span_attrs
+        )
+        inv = Invocation(telemetry, span, metric_attrs)
+        # One context switch makes our span current and keeps HTTP instrumentations (urllib3,
+        # requests) from adding a second span for the same request, as botocore's instrumentation does.
+        token = otel_context.attach(
+            otel_context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, trace.set_span_in_context(span))
+        )
+        return Call(operation, prepared, inv, token)
+    except Exception:
+        _log.debug("bedrock-otel could not start a span", exc_info=True)
+        return None
+
+
+def _detach(call: Call) -> None:
+    try:
+        otel_context.detach(call.token)
+    except Exception:  # pragma: no cover - context mismatch (e.g. generator switched contexts)
+        _log.debug("context detach failed", exc_info=True)
+
+
+def succeeded(telemetry: Telemetry, call: Call, result: Any) -> None:
+    """Parse the result; end the span now unless a body or stream keeps it open."""
+    _detach(call)
+    inv = call.inv
+    try:
+        if isinstance(result, dict):
+            _apply_metadata(inv, result)
+            done = call.operation.complete(inv, result, call.prepared, telemetry)
+        else:
+            done = True
+        if done:
+            inv.end()
+    except Exception as exc:
+        inv.outcome.parse_errors.append(f"response: {type(exc).__name__}: {exc}"[:200])
+        inv.end()
+
+
+def failed(call: Call, exc: BaseException) -> None:
+    _detach(call)
+    try:
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            _apply_metadata(call.inv, response)
+    except Exception:  # pragma: no cover
+        _log.debug("could not read error metadata", exc_info=True)
+    call.inv.fail(exc)
+
+
+def _apply_metadata(inv: Invocation, result: Mapping[str, Any]) -> None:
+    metadata = result.get("ResponseMetadata")
+    if not isinstance(metadata, Mapping) or not inv.span.is_recording():
+        return
+    attrs: Dict[str, Any] = {}
+    request_id = metadata.get("RequestId")
+    if request_id:
+        attrs[A.AWS_REQUEST_ID] = request_id
+    status = metadata.get("HTTPStatusCode")
+    if status is not None:
+        attrs[A.HTTP_STATUS_CODE] = status
+    retries = metadata.get("RetryAttempts")
+    if retries is not None:
+        attrs[A.RETRY_ATTEMPTS] = retries
+    inv.span.set_attributes(attrs)
+
+
+def _server(endpoint_url: Optional[str]) -> Tuple[Optional[str], Optional[int]]:
+    if not endpoint_url:
+        return None, None
+    cached = _SERVER_CACHE.get(endpoint_url)
+    if cached is None:
+        parts = urlsplit(endpoint_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        cached = _SERVER_CACHE[endpoint_url] = (parts.hostname, port)
+    return cached

@@ -1,0 +1,88 @@
+"""``BedrockInstrumentor``: patches botocore (and aiobotocore, when present) for Bedrock calls."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Collection, Optional
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.metrics import get_meter
+from opentelemetry.trace import get_tracer
+from wrapt import wrap_function_wrapper
+
+from . import calls
+from .coexist import take_over_botocore
+from .operations.base import services
+from .telemetry.instruments import Instruments
+from .telemetry.invocation import Telemetry
+from .version import __version__
+
+_log = logging.getLogger(__name__)
+
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+_INSTRUMENTS = ("botocore >= 1.35",)
+
+
+class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """OpenTelemetry instrumentor for Amazon Bedrock calls made through boto3/botocore.
+
+    ``instrument()`` accepts ``tracer_provider``, ``meter_provider``, ``logger_provider`` and
+    ``max_body_bytes`` (largest request or response body parsed for attributes; default 4 MiB).
+    """
+
+    _telemetry: Optional[Telemetry] = None
+    _kwargs: dict = {}
+    _restore_botocore: Callable[[], None] = staticmethod(lambda: None)
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _INSTRUMENTS
+
+    def _instrument(self, **kwargs: Any) -> None:
+        limit = kwargs.get("max_body_bytes", DEFAULT_BODY_LIMIT)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValueError(f"max_body_bytes must be a non-negative int, got {limit!r}")
+        tracer = get_tracer(__name__, __version__, kwargs.get("tracer_provider"), schema_url=SCHEMA_URL)
+        meter = get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=SCHEMA_URL)
+        self._telemetry = Telemetry(tracer, Instruments(meter), limit)
+        self._kwargs = dict(kwargs)
+        wrap_function_wrapper("botocore.client", "BaseClient._make_api_call", self._sync_call)
+        self._restore_botocore = take_over_botocore(services())
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        import botocore.client
+
+        unwrap(botocore.client.BaseClient, "_make_api_call")
+        self._restore_botocore()
+        self._telemetry = None
+        self._kwargs = {}
+
+    @property
+    def instrument_kwargs(self) -> dict:
+        """The keyword arguments of the active ``instrument()`` call (to re-instrument the same way)."""
+        return dict(self._kwargs)
+
+    def _sync_call(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        telemetry = self._telemetry
+        method, params = _call_args(args, kwargs)
+        operation = calls.operation_for(instance, method) if telemetry is not None else None
+        if operation is None or not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        call = calls.begin(telemetry, operation, instance, params)  # type: ignore[arg-type]
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            calls.failed(call, exc)
+            raise
+        calls.succeeded(telemetry, call, result)  # type: ignore[arg-type]
+        return result
+
+
+def _call_args(args: tuple, kwargs: dict) -> tuple:
+    """botocore calls ``_make_api_call(operation_name, api_params)``; accept keywords too."""
+    method = args[0] if args else kwargs.get("operation_name")
+    params = args[1] if len(args) > 1 else kwargs.get("api_params", {})
+    return method, params if isinstance(params, dict) else {}

@@ -1,0 +1,93 @@
+"""Converse and ConverseStream: Bedrock's model-agnostic chat API."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping
+
+from ..models.base import Outcome, numeric_params, string_list
+from ..models.ids import base_model_id
+from ..telemetry import attributes as A
+from ..telemetry.invocation import Invocation, Telemetry
+from ..wrappers.event_stream import observe_event_stream
+from .base import Operation, Prepared, model_param, register
+
+_INFERENCE = {
+    A.GEN_AI_REQUEST_MAX_TOKENS: ("maxTokens",),
+    A.GEN_AI_REQUEST_TEMPERATURE: ("temperature",),
+    A.GEN_AI_REQUEST_TOP_P: ("topP",),
+}
+_EXTRA = {A.GEN_AI_REQUEST_TOP_K: ("top_k", "topK")}
+_FRAMING_EVENTS = frozenset({"messageStart", "contentBlockStart", "contentBlockStop"})
+
+
+def apply_usage(usage: Any, outcome: Outcome) -> None:
+    """Converse usage; its inputTokens excludes cached tokens, which GenAI input tokens include."""
+    if not isinstance(usage, Mapping):
+        return
+    read, write = usage.get("cacheReadInputTokens"), usage.get("cacheWriteInputTokens")
+    outcome.set_cache(read, write)
+    input_tokens = usage.get("inputTokens")
+    if isinstance(input_tokens, int):
+        input_tokens += sum(v for v in (read, write) if isinstance(v, int))
+    outcome.set_usage(input_tokens, usage.get("outputTokens"))
+
+
+def apply_metrics(metrics: Any, outcome: Outcome) -> None:
+    if isinstance(metrics, Mapping) and isinstance(metrics.get("latencyMs"), (int, float)):
+        outcome.server_latency_ms = float(metrics["latencyMs"])
+
+
+class Converse(Operation):
+    method = "Converse"
+
+    def prepare(self, params: Mapping[str, Any], telemetry: Telemetry) -> Prepared:
+        attrs: Dict[str, Any] = {}
+        config = params.get("inferenceConfig")
+        if isinstance(config, Mapping):
+            attrs.update(numeric_params(config, _INFERENCE))
+            stops = string_list(config.get("stopSequences"))
+            if stops:
+                attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
+        attrs.update(numeric_params(params.get("additionalModelRequestFields"), _EXTRA))
+        model = model_param(params)
+        base = base_model_id(model)
+        if base:
+            attrs[A.MODEL_FAMILY] = base.partition(".")[0]
+        return Prepared("chat", model, attrs)
+
+    def complete(self, inv: Invocation, result: Dict[str, Any], prepared: Prepared,
+                 telemetry: Telemetry) -> bool:
+        outcome = inv.outcome
+        outcome.add_finish_reason(result.get("stopReason"))
+        apply_usage(result.get("usage"), outcome)
+        apply_metrics(result.get("metrics"), outcome)
+        return True
+
+
+class ConverseStream(Converse):
+    method = "ConverseStream"
+    streaming = True
+
+    def complete(self, inv: Invocation, result: Dict[str, Any], prepared: Prepared,
+                 telemetry: Telemetry) -> bool:
+        stream = result.get("stream")
+        outcome = inv.outcome
+
+        def handle(event: Mapping[str, Any]) -> bool:
+            if "contentBlockDelta" in event:
+                return True
+            if "metadata" in event:
+                metadata = event["metadata"]
+                apply_usage(metadata.get("usage"), outcome)
+                apply_metrics(metadata.get("metrics"), outcome)
+            elif "messageStop" in event:
+                outcome.add_finish_reason(event["messageStop"].get("stopReason"))
+            elif not _FRAMING_EVENTS.intersection(event):
+                outcome.unknown_events += 1
+            return False
+
+        return stream is None or not observe_event_stream(stream, inv, handle)
+
+
+register(Converse())
+register(ConverseStream())

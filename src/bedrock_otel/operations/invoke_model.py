@@ -1,0 +1,119 @@
+"""InvokeModel and InvokeModelWithResponseStream: native model bodies, parsed by family codecs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Mapping, Optional
+
+from ..models.base import ModelCodec
+from ..models.registry import codec_for_request
+from ..telemetry import attributes as A
+from ..telemetry.invocation import Invocation, Telemetry
+from ..wrappers.body import observe_body
+from ..wrappers.event_stream import observe_event_stream
+from .base import Operation, Prepared, model_param, register
+
+_INPUT_TOKENS = "x-amzn-bedrock-input-token-count"
+_OUTPUT_TOKENS = "x-amzn-bedrock-output-token-count"
+_LATENCY = "x-amzn-bedrock-invocation-latency"
+_INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
+
+
+def read_request_body(body: Any, limit: int) -> Any:
+    """The request body as JSON, or a string saying why not. File bodies are rewound, never consumed."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        data: Any = body
+    elif isinstance(body, str):
+        data = body
+    elif hasattr(body, "read") and hasattr(body, "seek") and hasattr(body, "tell"):
+        try:
+            position = body.tell()
+            data = body.read(limit + 1)
+            body.seek(position)
+        except Exception:
+            return "body is an unseekable stream"
+    else:
+        return "body is missing" if body is None else f"body of type {type(body).__name__}"
+    if len(data) > limit:
+        return "body larger than the parse limit"
+    try:
+        return json.loads(data)
+    except ValueError:
+        return "body is not JSON"
+
+
+def _header_int(headers: Mapping[str, Any], name: str) -> Optional[int]:
+    value = headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class InvokeModel(Operation):
+    method = "InvokeModel"
+
+    def prepare(self, params: Mapping[str, Any], telemetry: Telemetry) -> Prepared:
+        model = model_param(params)
+        request = read_request_body(params.get("body"), telemetry.body_limit)
+        attrs: Dict[str, Any] = {}
+        if not isinstance(request, Mapping):
+            attrs[A.PARSE_ERROR] = [f"request {request}" if isinstance(request, str) else "request not an object"]
+            request = {}
+        codec = codec_for_request(model, request)
+        if codec is None:
+            return Prepared("generate_content", model, attrs, None)
+        attrs[A.MODEL_FAMILY] = codec.family
+        attrs.update(codec.request_attributes(request))
+        return Prepared(codec.operation_name(request), model, attrs, codec)
+
+    def complete(self, inv: Invocation, result: Dict[str, Any], prepared: Prepared,
+                 telemetry: Telemetry) -> bool:
+        headers = result.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        outcome = inv.outcome
+        outcome.set_usage(_header_int(headers, _INPUT_TOKENS), _header_int(headers, _OUTPUT_TOKENS),
+                          source="headers")
+        latency = _header_int(headers, _LATENCY)
+        if latency is not None:
+            outcome.server_latency_ms = float(latency)
+        codec: Optional[ModelCodec] = prepared.state
+        body = result.get("body")
+        if body is None:
+            return True
+        # The body's own usage (parsed at its end) replaces the header counts when it has any.
+        parse = None if codec is None else (lambda parsed: codec.parse_response(parsed, outcome))
+        return not observe_body(body, inv, parse, telemetry.body_limit)
+
+
+class InvokeModelWithResponseStream(InvokeModel):
+    method = "InvokeModelWithResponseStream"
+    streaming = True
+
+    def complete(self, inv: Invocation, result: Dict[str, Any], prepared: Prepared,
+                 telemetry: Telemetry) -> bool:
+        stream = result.get("body")
+        if stream is None:
+            return True
+        codec: Optional[ModelCodec] = prepared.state
+        decoder = codec.stream_decoder() if codec is not None else None
+        outcome = inv.outcome
+        loads = json.loads
+
+        def handle(event: Mapping[str, Any]) -> bool:
+            chunk = event.get("chunk")
+            if chunk is None:
+                outcome.unknown_events += 1
+                return False
+            data = loads(chunk["bytes"])
+            metrics = data.get(_INVOCATION_METRICS)
+            if metrics is not None:
+                outcome.apply_invocation_metrics(metrics)
+            if decoder is None:
+                return metrics is None
+            return decoder.feed(data, outcome)
+
+        return not observe_event_stream(stream, inv, handle)
+
+
+register(InvokeModel())
+register(InvokeModelWithResponseStream())

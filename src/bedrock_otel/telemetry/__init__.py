@@ -1,0 +1,1 @@
+"""Telemetry vocabulary (attribute and metric names) and the per-call telemetry core."""

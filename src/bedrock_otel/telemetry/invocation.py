@@ -1,0 +1,159 @@
+"""One Bedrock call's telemetry, shared by the sync, async and streaming paths.
+
+An :class:`Invocation` owns the span and the timings of one call. Whatever path the call takes
+(plain response, body read later, event stream consumed, broken off, failed or garbage-collected),
+the path reports here and :meth:`Invocation.end` runs exactly once: it applies what the response
+said, records every metric point once, and ends the span.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from time import perf_counter
+from typing import Any, Dict, List, Optional
+
+from opentelemetry.trace import Span, StatusCode, Tracer
+
+from ..models.base import Outcome
+from . import attributes as A
+from .errors import error_type
+from .instruments import Instruments
+
+_log = logging.getLogger(__name__)
+
+
+class Telemetry:
+    """The handles an instrumentor hands to every invocation it starts."""
+
+    __slots__ = ("body_limit", "instruments", "tracer")
+
+    def __init__(self, tracer: Tracer, instruments: Instruments, body_limit: int) -> None:
+        self.tracer = tracer
+        self.instruments = instruments
+        self.body_limit = body_limit  # bytes of a request or response body we are willing to parse
+
+
+class Invocation:
+    """Span, clock and parsed outcome of one Bedrock call; ends exactly once, from any thread."""
+
+    __slots__ = (
+        "_chunk_gaps",
+        "_end_lock",
+        "_ended",
+        "_last_chunk",
+        "_telemetry",
+        "first_chunk_at",
+        "metric_attributes",
+        "outcome",
+        "span",
+        "started",
+    )
+
+    def __init__(self, telemetry: Telemetry, span: Span, metric_attributes: Dict[str, Any]) -> None:
+        self._telemetry = telemetry
+        self.span = span
+        self.metric_attributes = metric_attributes
+        self.outcome = Outcome()
+        self.started = perf_counter()
+        self.first_chunk_at: Optional[float] = None
+        self._last_chunk = 0.0
+        self._chunk_gaps: List[float] = []
+        self._ended = False
+        self._end_lock = threading.Lock()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def content_chunk(self) -> None:
+        """Note the arrival of a chunk that carried content (for time-to-first-chunk and chunk gaps)."""
+        now = perf_counter()
+        if self.first_chunk_at is None:
+            self.first_chunk_at = now
+        else:
+            self._chunk_gaps.append(now - self._last_chunk)
+        self._last_chunk = now
+
+    def fail(self, exc: BaseException) -> None:
+        """End the call as failed by ``exc`` (which the caller re-raises untouched)."""
+        if self._ended:
+            return
+        kind = error_type(exc)
+        self.metric_attributes[A.ERROR_TYPE] = kind
+        try:
+            self.span.set_attribute(A.ERROR_TYPE, kind)
+            self.span.set_status(StatusCode.ERROR, f"{kind}: {exc}"[:1024])
+        except Exception:  # pragma: no cover - SDK misbehaving
+            _log.debug("could not mark span failed", exc_info=True)
+        self.end()
+
+    def end(self, **attributes: Any) -> None:
+        """Apply the outcome, record metrics once and end the span. Later calls do nothing."""
+        if self._ended or not self._end_lock.acquire(blocking=False):
+            return
+        try:
+            if self._ended:
+                return
+            self._ended = True
+            self._finish(attributes)
+        except Exception:  # never let telemetry break the application
+            _log.debug("bedrock-otel failed to finish a span", exc_info=True)
+            try:
+                self.span.end()
+            except Exception:  # pragma: no cover
+                pass
+        finally:
+            self._end_lock.release()
+
+    def _finish(self, extra: Dict[str, Any]) -> None:
+        duration = perf_counter() - self.started
+        span, outcome, metrics = self.span, self.outcome, self.metric_attributes
+        attrs: Dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+        if outcome.response_model:
+            attrs[A.GEN_AI_RESPONSE_MODEL] = outcome.response_model
+            metrics[A.GEN_AI_RESPONSE_MODEL] = outcome.response_model
+        if outcome.response_id:
+            attrs[A.GEN_AI_RESPONSE_ID] = outcome.response_id
+        if outcome.finish_reasons:
+            attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = outcome.finish_reasons
+        for key, value in (
+            (A.GEN_AI_USAGE_INPUT_TOKENS, outcome.input_tokens),
+            (A.GEN_AI_USAGE_OUTPUT_TOKENS, outcome.output_tokens),
+            (A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, outcome.cache_read_tokens),
+            (A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, outcome.cache_write_tokens),
+            (A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, outcome.reasoning_tokens),
+            (A.USAGE_SOURCE, outcome.usage_source),
+        ):
+            if value is not None:
+                attrs[key] = value
+        if outcome.server_latency_ms is not None:
+            attrs[A.SERVER_LATENCY] = outcome.server_latency_ms / 1000.0
+        if outcome.first_byte_latency_ms is not None:
+            attrs[A.SERVER_FIRST_BYTE_LATENCY] = outcome.first_byte_latency_ms / 1000.0
+        if outcome.unknown_events:
+            attrs[A.STREAM_UNKNOWN_EVENTS] = outcome.unknown_events
+        if outcome.parse_errors:
+            attrs[A.PARSE_ERROR] = outcome.parse_errors
+        ttfc = None if self.first_chunk_at is None else self.first_chunk_at - self.started
+        if ttfc is not None:
+            attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        if span.is_recording():
+            span.set_attributes(attrs)
+        self._record_metrics(duration, ttfc)
+        span.end()
+
+    def _record_metrics(self, duration: float, ttfc: Optional[float]) -> None:
+        instruments, outcome, metrics = self._telemetry.instruments, self.outcome, self.metric_attributes
+        instruments.duration.record(duration, metrics)
+        # Tokens are billed even when a stream fails part-way, so they are recorded whenever known.
+        for token_type, count in (("input", outcome.input_tokens), ("output", outcome.output_tokens)):
+            if count is not None:
+                instruments.token_usage.record(count, {**metrics, A.GEN_AI_TOKEN_TYPE: token_type})
+        if ttfc is not None:
+            instruments.time_to_first_chunk.record(ttfc, metrics)
+            record_gap = instruments.time_per_output_chunk.record
+            for gap in self._chunk_gaps:
+                record_gap(gap, metrics)
+        if outcome.server_latency_ms is not None:
+            instruments.server_duration.record(outcome.server_latency_ms / 1000.0, metrics)

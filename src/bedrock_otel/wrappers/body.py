@@ -1,0 +1,125 @@
+"""Observing an InvokeModel ``StreamingBody`` as the application reads it (a tee, not a copy).
+
+The span of an InvokeModel call stays open until the application has read the body (or closed it,
+or dropped it), because finish reasons and response ids live in the body. We keep references to
+the chunks the application itself receives, up to a size cap, and parse them once at the end of
+the body; past the cap we stop collecting and rely on Bedrock's token headers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, List, Mapping, Optional
+
+from ..telemetry import attributes as A
+from ..telemetry.invocation import Invocation
+from .swap import attach, observer_of
+
+BodyParser = Callable[[Mapping[str, Any]], None]
+
+
+class BodyObserver:
+    __slots__ = ("chunks", "inv", "limit", "parse", "size")
+
+    def __init__(self, inv: Invocation, parse: Optional[BodyParser], limit: int) -> None:
+        self.inv = inv
+        self.parse = parse
+        self.limit = limit
+        self.chunks: Optional[List[bytes]] = [] if parse is not None else None
+        self.size = 0
+
+    def data(self, chunk: bytes, at_end: bool) -> None:
+        chunks = self.chunks
+        if chunks is not None and chunk:
+            self.size += len(chunk)
+            if self.size > self.limit:
+                self.chunks = chunks = None
+            else:
+                chunks.append(chunk)
+        if at_end:
+            self.finish()
+
+    def finish(self) -> None:
+        if self.inv.ended:
+            return
+        chunks, outcome = self.chunks, self.inv.outcome
+        self.chunks = None
+        if chunks is not None and self.parse is not None:
+            payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            try:
+                body = json.loads(payload)
+            except ValueError as exc:
+                outcome.parse_errors.append(f"response body is not JSON: {exc}"[:200])
+            else:
+                if isinstance(body, Mapping):
+                    try:
+                        self.parse(body)
+                    except Exception as exc:
+                        outcome.parse_errors.append(f"response body: {type(exc).__name__}: {exc}"[:200])
+                else:
+                    outcome.parse_errors.append("response body is not a JSON object")
+            state = "read"
+        else:
+            state = "read" if self.parse is None else "too_large"
+        self.inv.end(**{A.BODY_END_STATE: state})
+
+    def stop(self, state: str) -> None:
+        self.chunks = None
+        self.inv.end(**{A.BODY_END_STATE: state})
+
+
+class ObservedBody:
+    """Mixin placed over botocore's StreamingBody class on the returned instance."""
+
+    def read(self, amt: Optional[int] = None) -> bytes:
+        observer: BodyObserver | None = observer_of(self)
+        try:
+            chunk = super().read(amt)  # type: ignore[misc]
+        except BaseException as exc:
+            if observer is not None:
+                observer.inv.fail(exc)
+            raise
+        if observer is not None:
+            observer.data(chunk, amt is None or (not chunk and amt > 0))
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        observer: BodyObserver | None = observer_of(self)
+        try:
+            count = super().readinto(buffer)  # type: ignore[misc]
+        except BaseException as exc:
+            if observer is not None:
+                observer.inv.fail(exc)
+            raise
+        if observer is not None:
+            observer.data(bytes(memoryview(buffer)[:count]), count == 0 and len(buffer) > 0)
+        return count
+
+    def readlines(self) -> List[bytes]:
+        lines = super().readlines()  # type: ignore[misc]
+        observer: BodyObserver | None = observer_of(self)
+        if observer is not None:
+            observer.data(b"".join(lines), True)
+        return lines
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return super().__exit__(*exc_info)  # type: ignore[misc]
+        finally:
+            # `with body as raw:` hands the application the raw stream, which we do not see.
+            observer = observer_of(self)
+            if observer is not None:
+                observer.stop("unobserved")
+
+    def close(self) -> None:
+        try:
+            super().close()  # type: ignore[misc]
+        finally:
+            observer = observer_of(self)
+            if observer is not None:
+                observer.stop("closed")
+
+
+def observe_body(body: Any, inv: Invocation, parse: Optional[BodyParser], limit: int) -> bool:
+    observer = BodyObserver(inv, parse, limit)
+    return attach(body, ObservedBody, observer, lambda: observer.stop("garbage_collected"))
