@@ -42,11 +42,11 @@ class _OpenSpans(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         with self._lock:
-            self._open[id(span)] = span
+            self._open[span.context.span_id] = span
 
     def on_end(self, span: ReadableSpan) -> None:
         with self._lock:
-            self._open.pop(id(span), None)
+            self._open.pop(span.context.span_id, None)
 
     def snapshot(self) -> List[Span]:
         with self._lock:

@@ -1,0 +1,722 @@
+"""A fake Amazon Bedrock Runtime: a real HTTP/1.1 server on 127.0.0.1 speaking bedrock-runtime's rest-json.
+
+Why a real server rather than stubbing botocore: instrumentation hooks into botocore's request pipeline,
+retry handler and event-stream decoder, so the only faithful test double sits on the other side of the
+socket. Responses are deterministic (see :mod:`bedrock_otel.testing.responders`) and tests can script
+errors, throttles, raw bodies, mid-stream exceptions and dropped connections with :class:`Reply`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import contextlib
+import json
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from urllib.parse import unquote
+
+from . import responders
+from .eventstream import chunk_frame, event_frame, exception_frame
+from .responders import FakeReply, ModelRef, PromptCache
+
+__all__ = ["FakeBedrock", "RecordedRequest", "Reply"]
+
+ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
+EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+INVALID_MODEL_MESSAGE = "The provided model identifier is invalid."
+MALFORMED_MESSAGE = "Malformed input request, please reformat your input and try again."
+THROTTLE_MESSAGE = "Too many requests, please wait before trying again."
+
+_ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<action>[a-z-]+)$")
+_OPERATIONS = {
+    "converse": "Converse",
+    "converse-stream": "ConverseStream",
+    "invoke": "InvokeModel",
+    "invoke-with-response-stream": "InvokeModelWithResponseStream",
+    "count-tokens": "CountTokens",
+}
+_STREAMING = frozenset({"ConverseStream", "InvokeModelWithResponseStream"})
+# HTTP status Bedrock uses for each modelled error, for turning stream exceptions into plain errors.
+_ERROR_STATUS = {
+    "AccessDeniedException": 403,
+    "InternalServerException": 500,
+    "ModelErrorException": 424,
+    "ModelNotReadyException": 429,
+    "ModelStreamErrorException": 424,
+    "ModelTimeoutException": 408,
+    "ResourceNotFoundException": 404,
+    "ServiceQuotaExceededException": 400,
+    "ServiceUnavailableException": 503,
+    "ThrottlingException": 429,
+    "ValidationException": 400,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Public data types
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server received it, for assertions on what the client really sent."""
+
+    method: str
+    path: str  # raw request path (model id still percent-encoded), without the query string
+    operation: Optional[str]  # "Converse", ..., or None for an unknown route
+    model_id: Optional[str]  # percent-decoded
+    headers: Dict[str, str]
+    body: bytes
+    json: Any  # parsed body, or None when it is empty / not JSON
+
+    def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        """Case-insensitive header lookup (HTTP header names are case-insensitive)."""
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return default
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted answer for the next request; build with the classmethods, queue with ``enqueue``."""
+
+    kind: str
+    status: int = 200
+    code: str = ""
+    message: str = ""
+    body: bytes = b""
+    headers: Optional[Dict[str, str]] = None
+    text_value: Optional[str] = None
+    stop_reason: Optional[str] = None
+    input_tokens: Optional[int] = None
+    output_tokens: Optional[int] = None
+    frames: Tuple[bytes, ...] = ()
+    after_events: int = 0
+    exception_type: str = "modelStreamErrorException"
+    delay: float = 0.0
+
+    @classmethod
+    def error(
+        cls, status: int, code: str, message: str = "Scripted error from FakeBedrock.", delay: float = 0.0
+    ) -> Reply:
+        """A rest-json error: status, ``x-amzn-ErrorType: <code>:...`` and ``{"message": ...}``."""
+        return cls("error", status=status, code=code, message=message, delay=delay)
+
+    @classmethod
+    def throttle(cls, message: str = THROTTLE_MESSAGE, delay: float = 0.0) -> Reply:
+        """HTTP 429 ThrottlingException, which botocore's retry handlers treat as retryable."""
+        return cls.error(429, "ThrottlingException", message, delay=delay)
+
+    @classmethod
+    def raw(
+        cls,
+        status: int = 200,
+        body: bytes = b"",
+        headers: Optional[Dict[str, str]] = None,
+        delay: float = 0.0,
+    ) -> Reply:
+        """Exactly these bytes (Content-Length set; content-type defaults to application/json)."""
+        return cls("raw", status=status, body=body, headers=dict(headers or {}), delay=delay)
+
+    @classmethod
+    def json(
+        cls,
+        payload: Any,
+        status: int = 200,
+        headers: Optional[Dict[str, str]] = None,
+        delay: float = 0.0,
+    ) -> Reply:
+        """A custom JSON body (e.g. an InvokeModel body shape the responders do not produce)."""
+        return cls.raw(status, json.dumps(payload).encode("utf-8"), headers, delay=delay)
+
+    @classmethod
+    def text(
+        cls,
+        text: str,
+        stop_reason: Optional[str] = None,
+        input_tokens: Optional[int] = None,
+        output_tokens: Optional[int] = None,
+        delay: float = 0.0,
+    ) -> Reply:
+        """The model family's normal shape (body or stream) but with this text / stop reason / usage.
+
+        ``stop_reason`` uses Converse words (``end_turn``, ``max_tokens``, ...) and is written verbatim,
+        except Titan maps them to its own (``FINISH``, ``LENGTH``, ...). Unset token counts follow the
+        normal rules (output tokens = words of ``text``).
+        """
+        return cls(
+            "text",
+            text_value=text,
+            stop_reason=stop_reason,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            delay=delay,
+        )
+
+    @classmethod
+    def events(cls, frames: Sequence[bytes], status: int = 200, delay: float = 0.0) -> Reply:
+        """Exactly these event-stream frames, chunked one per HTTP chunk (for stream operations)."""
+        return cls("events", status=status, frames=tuple(frames), delay=delay)
+
+    @classmethod
+    def stream_error(
+        cls,
+        after_events: int,
+        exception_type: str = "modelStreamErrorException",
+        message: str = "The model stream was interrupted by FakeBedrock.",
+        delay: float = 0.0,
+    ) -> Reply:
+        """The default stream, cut after ``after_events`` events by an exception frame.
+
+        Used on a non-streaming operation it becomes the equivalent rest-json error
+        (``modelStreamErrorException`` -> 424 ``ModelStreamErrorException``).
+        """
+        return cls(
+            "stream_error",
+            after_events=after_events,
+            exception_type=exception_type,
+            message=message,
+            delay=delay,
+        )
+
+    @classmethod
+    def drop(cls, after_events: int = 0, delay: float = 0.0) -> Reply:
+        """Close the TCP connection: after the headers and ``after_events`` events for streams,
+        before any response byte for other operations."""
+        return cls("drop", after_events=after_events, delay=delay)
+
+
+class _RequestError(Exception):
+    """A validation failure answered as a rest-json error."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _Exchange:
+    """Per-request state handed between the dispatch steps."""
+
+    handler: _Handler
+    operation: str
+    model_id: str
+    payload: Any
+    started: float
+    ref: ModelRef = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ref = responders.resolve_model(self.model_id)
+
+    def elapsed_ms(self) -> int:
+        """Milliseconds since the request was read; at least 1, as a real service never reports 0."""
+        return max(1, int((time.monotonic() - self.started) * 1000))
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP plumbing
+# --------------------------------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # keep-alive clients may hold threads; stop() closes their sockets instead
+
+    def __init__(self, address: Tuple[str, int], fake: FakeBedrock) -> None:
+        self.fake = fake
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (drop tests, abandoned streams) are expected; only report real bugs."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (OSError, ValueError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    server_version = "FakeBedrock/1.0"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request logging (tests run many requests)."""
+
+    def do_POST(self) -> None:
+        self.server.fake._dispatch(self)
+
+    do_GET = do_POST
+    do_PUT = do_POST
+    do_DELETE = do_POST
+    do_PATCH = do_POST
+
+    # -- I/O helpers -------------------------------------------------------------------------------
+
+    def read_body(self) -> bytes:
+        """Read the whole request body so the keep-alive connection stays in sync."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            data = bytearray()
+            while True:
+                size_line = self.rfile.readline()
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return bytes(data)
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def send_bytes(self, status: int, body: bytes, headers: Dict[str, str]) -> None:
+        self.send_response(status)
+        lowered = {k.lower() for k in headers}
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if "x-amzn-requestid" not in lowered:
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        if "content-type" not in lowered:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def send_json(self, status: int, payload: Any, headers: Optional[Dict[str, str]] = None) -> None:
+        self.send_bytes(status, json.dumps(payload).encode("utf-8"), dict(headers or {}))
+
+    def send_error_reply(self, status: int, code: str, message: str) -> None:
+        """A rest-json error the way Bedrock sends it (botocore reads the code from the header)."""
+        headers = {"x-amzn-ErrorType": code + ERROR_TYPE_SUFFIX}
+        self.send_json(status, {"message": message}, headers)
+
+    def start_chunked(self, status: int, headers: Dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("Content-Type", EVENTSTREAM_CONTENT_TYPE)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+
+    def write_chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+    def end_chunked(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def drop_connection(self) -> None:
+        """Hang up without finishing the response; the client sees a closed/incomplete connection."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------------------------------
+# The fake
+# --------------------------------------------------------------------------------------------------
+
+
+class FakeBedrock:
+    """A scriptable Bedrock Runtime on 127.0.0.1; cheap enough for one per test.
+
+    ``latency`` (seconds before every answer) and ``event_delay`` (seconds between stream events) can be
+    changed at any time. ``before_event``, if set, is called in the server thread with the 0-based event
+    index before each stream event is written; a test can block it on a ``threading.Event`` to prove the
+    client sees events incrementally.
+    """
+
+    region: str = "us-east-1"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.latency: float = 0.0
+        self.event_delay: float = 0.0
+        self.before_event: Optional[Callable[[int], None]] = None
+        self._lock = threading.Lock()
+        self._queue: Deque[Reply] = collections.deque()
+        self._requests: List[RecordedRequest] = []
+        self._connections: Set[socket.socket] = set()
+        self._cache = PromptCache()
+        self._server: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+        self._bound_port: Optional[int] = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> FakeBedrock:
+        """Bind and serve in a daemon thread; a no-op if already running."""
+        with self._lock:
+            if self._server is not None:
+                return self
+            server = self._bind()
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"FakeBedrock:{server.server_address[1]}",
+                daemon=True,
+            )
+            self._server, self._thread = server, thread
+            self._bound_port = server.server_address[1]
+        thread.start()
+        return self
+
+    def _bind(self) -> _Server:
+        """Rebind the previous port after a restart when possible so existing clients keep working."""
+        if self._bound_port is not None and self.port == 0:
+            try:
+                return _Server((self.host, self._bound_port), self)
+            except OSError:
+                pass
+        return _Server((self.host, self.port), self)
+
+    def stop(self) -> None:
+        """Stop serving, hang up open keep-alive connections and join the server thread."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+            connections = list(self._connections)
+        if server is None:
+            return
+        server.shutdown()
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> FakeBedrock:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is currently accepting connections."""
+        return self._server is not None
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:PORT``; only valid while started."""
+        server = self._server
+        if server is None:
+            raise RuntimeError("FakeBedrock is not started; call start() or use it as a context manager")
+        host, port = server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    # -- scripting & inspection --------------------------------------------------------------------
+
+    def enqueue(self, *replies: Reply) -> None:
+        """Queue replies (FIFO) that the next routed requests get instead of the scripted default."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    @property
+    def requests(self) -> List[RecordedRequest]:
+        """A snapshot of every request received so far (including unknown routes)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def pending_replies(self) -> int:
+        """How many enqueued replies have not been used yet."""
+        with self._lock:
+            return len(self._queue)
+
+    def reset(self) -> None:
+        """Forget queued replies, recorded requests, the prompt cache and the delays."""
+        with self._lock:
+            self._queue.clear()
+            self._requests.clear()
+            self.latency = 0.0
+            self.event_delay = 0.0
+            self.before_event = None
+        self._cache.clear()
+
+    def client(
+        self, service_name: str = "bedrock-runtime", region_name: Optional[str] = None, **config_kwargs: Any
+    ) -> Any:
+        """A boto3 client wired to this server with dummy credentials and no retries by default.
+
+        The client is isolated from the environment that could change its behaviour: AWS_PROFILE and the
+        shared config/credentials files are ignored, proxies are off, and SigV4 is forced so that an
+        ``AWS_BEARER_TOKEN_BEDROCK`` variable does not switch botocore to bearer auth. ``config_kwargs``
+        are ``botocore.config.Config`` arguments; ``retries`` defaults to ``{"mode": "standard",
+        "total_max_attempts": 1}`` (a given ``retries`` dict gets ``mode`` standard unless it says so).
+        """
+        import boto3.session
+        from botocore.config import Config
+
+        options: Dict[str, Any] = {"signature_version": "v4", "proxies": {}}
+        retries = config_kwargs.pop("retries", None)
+        options["retries"] = (
+            {"mode": "standard", **retries}
+            if retries is not None
+            else {"mode": "standard", "total_max_attempts": 1}
+        )
+        options.update(config_kwargs)
+        session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            aws_session_token="testing",
+            region_name=region_name or self.region,
+            botocore_session=_isolated_botocore_session(),
+        )
+        return session.client(service_name, endpoint_url=self.endpoint_url, config=Config(**options))
+
+    # -- request handling --------------------------------------------------------------------------
+
+    def _dispatch(self, handler: _Handler) -> None:
+        """Route, record, apply scripted replies / validation, then answer."""
+        body = handler.read_body()
+        started = time.monotonic()
+        path = handler.path.split("?", 1)[0]
+        match = _ROUTE.match(path)
+        operation = _OPERATIONS.get(match.group("action")) if match and handler.command == "POST" else None
+        model_id = unquote(match.group("model")) if match else None
+        payload: Any = None
+        if body:
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                payload = None
+        record = RecordedRequest(
+            method=handler.command,
+            path=path,
+            operation=operation,
+            model_id=model_id,
+            headers=dict(handler.headers.items()),
+            body=body,
+            json=payload,
+        )
+        with self._lock:
+            self._requests.append(record)
+            reply = self._queue.popleft() if operation is not None and self._queue else None
+
+        if operation is None or model_id is None:
+            handler.send_error_reply(
+                404, "UnknownOperationException", f"No operation matches {handler.command} {path}"
+            )
+            return
+        if self.latency > 0:
+            time.sleep(self.latency)
+        if reply is not None and reply.delay > 0:
+            time.sleep(reply.delay)
+        exchange = _Exchange(handler, operation, model_id, payload, started)
+        try:
+            self._answer(exchange, reply)
+        except (OSError, ValueError):
+            handler.close_connection = True  # the client went away mid-answer
+        except Exception as exc:  # a bug in the fake: make it visible to the test as a 500
+            try:
+                handler.send_error_reply(500, "InternalServerException", f"FakeBedrock error: {exc!r}")
+            except OSError:
+                handler.close_connection = True
+
+    def _answer(self, ex: _Exchange, reply: Optional[Reply]) -> None:
+        handler = ex.handler
+        streaming = ex.operation in _STREAMING
+        if reply is not None:
+            if reply.kind == "error":
+                handler.send_error_reply(reply.status, reply.code, reply.message)
+                return
+            if reply.kind == "raw":
+                handler.send_bytes(reply.status, reply.body, dict(reply.headers or {}))
+                return
+            if reply.kind == "events":
+                if streaming:
+                    self._send_stream(ex, reply.status, (lambda _i, _n, f=f: f for f in reply.frames))
+                else:
+                    headers = {"Content-Type": EVENTSTREAM_CONTENT_TYPE}
+                    handler.send_bytes(reply.status, b"".join(reply.frames), headers)
+                return
+            if reply.kind == "drop" and not streaming:
+                handler.drop_connection()
+                return
+        try:
+            fake_reply = self._default_reply(ex)
+        except _RequestError as err:
+            handler.send_error_reply(err.status, err.code, err.message)
+            return
+        if reply is not None and reply.kind == "text":
+            fake_reply = fake_reply.with_text(
+                reply.text_value or "", reply.stop_reason, reply.input_tokens, reply.output_tokens
+            )
+        if not streaming:
+            if reply is not None and reply.kind == "stream_error":
+                code = reply.exception_type[:1].upper() + reply.exception_type[1:]
+                handler.send_error_reply(_ERROR_STATUS.get(code, 400), code, reply.message)
+                return
+            self._send_unary(ex, fake_reply)
+            return
+        self._send_default_stream(ex, fake_reply, reply)
+
+    def _default_reply(self, ex: _Exchange) -> FakeReply:
+        """Validate like Bedrock (minimally) and compute the scripted reply."""
+        if ex.model_id.startswith("invalid"):
+            raise _RequestError(400, "ValidationException", INVALID_MODEL_MESSAGE)
+        if not isinstance(ex.payload, dict):
+            raise _RequestError(400, "ValidationException", MALFORMED_MESSAGE)
+        if ex.operation in ("Converse", "ConverseStream"):
+            prompt = responders.parse_converse(ex.payload)
+            return responders.compute_reply(prompt, self._cache, ex.ref.base_id or ex.model_id)
+        if ex.operation == "CountTokens":
+            return responders.compute_reply(self._count_tokens_prompt(ex))
+        family = responders.family_named(ex.ref.family)
+        return responders.compute_reply(family.parse_invoke(ex.payload))
+
+    def _count_tokens_prompt(self, ex: _Exchange) -> responders.Prompt:
+        """CountTokens wraps either a Converse request or a base64 InvokeModel body."""
+        request_input = ex.payload.get("input")
+        if isinstance(request_input, dict) and isinstance(request_input.get("converse"), dict):
+            return responders.parse_converse(request_input["converse"])
+        invoke = request_input.get("invokeModel") if isinstance(request_input, dict) else None
+        if isinstance(invoke, dict) and isinstance(invoke.get("body"), str):
+            try:
+                body = json.loads(base64.b64decode(invoke["body"], validate=True))
+            except (ValueError, binascii.Error):
+                body = None
+            if isinstance(body, dict):
+                return responders.family_named(ex.ref.family).parse_invoke(body)
+        raise _RequestError(400, "ValidationException", MALFORMED_MESSAGE)
+
+    def _send_unary(self, ex: _Exchange, reply: FakeReply) -> None:
+        handler = ex.handler
+        if ex.operation == "CountTokens":
+            handler.send_json(200, {"inputTokens": reply.input_tokens})
+        elif ex.operation == "Converse":
+            handler.send_json(200, responders.converse_body(reply, ex.elapsed_ms()))
+        else:
+            family = responders.family_named(ex.ref.family)
+            headers = {
+                "x-amzn-bedrock-input-token-count": str(reply.input_tokens),
+                "x-amzn-bedrock-output-token-count": str(reply.output_tokens),
+                "x-amzn-bedrock-invocation-latency": str(ex.elapsed_ms()),
+            }
+            handler.send_json(200, family.invoke_body(reply, ex.ref), headers)
+
+    def _send_default_stream(self, ex: _Exchange, reply: FakeReply, scripted: Optional[Reply]) -> None:
+        """Render the family's stream lazily so latencies in the last event are real."""
+        first_byte: List[int] = []
+        if ex.operation == "ConverseStream":
+            events = responders.converse_stream_events(reply)
+
+            def converse_event(index: int, total: int, event: Tuple[str, Dict[str, Any]]) -> bytes:
+                name, payload = event
+                if name == "metadata":
+                    payload = {**payload, "metrics": {"latencyMs": ex.elapsed_ms()}}
+                return event_frame(name, payload)
+
+            builders = [lambda i, n, e=e: converse_event(i, n, e) for e in events]
+        else:
+            chunks = responders.family_named(ex.ref.family).stream_chunks(reply, ex.ref)
+
+            def model_chunk(index: int, total: int, chunk: Dict[str, Any]) -> bytes:
+                if not first_byte:
+                    first_byte.append(ex.elapsed_ms())
+                if index == total - 1:
+                    metrics = responders.invocation_metrics(reply, ex.elapsed_ms(), first_byte[0])
+                    chunk = {**chunk, "amazon-bedrock-invocationMetrics": metrics}
+                return chunk_frame(chunk)
+
+            builders = [lambda i, n, c=c: model_chunk(i, n, c) for c in chunks]
+
+        total = len(builders)  # the last *full-stream* event carries the metrics, even if we cut earlier
+        tail: Optional[bytes] = None
+        drop = False
+        if scripted is not None and scripted.kind in ("stream_error", "drop"):
+            builders = builders[: max(scripted.after_events, 0)]
+            drop = scripted.kind == "drop"
+            if not drop:
+                tail = exception_frame(scripted.exception_type, scripted.message)
+        self._send_stream(ex, 200, builders, tail=tail, drop=drop, total=total)
+
+    def _send_stream(
+        self,
+        ex: _Exchange,
+        status: int,
+        builders: Iterable[Callable[[int, int], bytes]],
+        tail: Optional[bytes] = None,
+        drop: bool = False,
+        total: Optional[int] = None,
+    ) -> None:
+        """Chunked response, one frame per HTTP chunk, flushed, with ``event_delay`` between events."""
+        handler = ex.handler
+        builders = list(builders)
+        count = total if total is not None else len(builders)
+        headers: Dict[str, str] = {}
+        if ex.operation == "InvokeModelWithResponseStream":
+            headers["X-Amzn-Bedrock-Content-Type"] = "application/json"
+        handler.start_chunked(status, headers)
+        for index, build in enumerate(builders):
+            self._pace(index)
+            handler.write_chunk(build(index, count))
+        if drop:
+            handler.drop_connection()
+            return
+        if tail is not None:
+            self._pace(len(builders))
+            handler.write_chunk(tail)
+        handler.end_chunked()
+
+    def _pace(self, index: int) -> None:
+        if index > 0 and self.event_delay > 0:
+            time.sleep(self.event_delay)
+        hook = self.before_event
+        if hook is not None:
+            hook(index)
+
+
+def _isolated_botocore_session() -> Any:
+    """A botocore session that ignores AWS_PROFILE and the user's shared config/credentials files."""
+    import botocore.session
+
+    return botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
