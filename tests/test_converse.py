@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import CLAUDE, NOVA, user
+from opentelemetry.trace import SpanKind, StatusCode
 
 from bedrock_otel.testing.fake_server import Reply
-from opentelemetry.trace import SpanKind, StatusCode
+
+from conftest import CLAUDE, NOVA, user
 
 
 def test_converse_span_has_genai_and_aws_attributes(fake_bedrock, bedrock_spans, bedrock_metrics):

@@ -7,9 +7,10 @@ import io
 import json
 
 import pytest
-from conftest import CLAUDE, NOVA, TITAN, anthropic_body, nova_body, titan_body
 
 from bedrock_otel.testing.fake_server import Reply
+
+from conftest import CLAUDE, NOVA, TITAN, anthropic_body, nova_body, titan_body
 
 
 @pytest.mark.parametrize(

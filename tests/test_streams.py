@@ -7,10 +7,11 @@ import json
 
 import pytest
 from botocore.exceptions import EventStreamError
-from conftest import CLAUDE, NOVA, TITAN, anthropic_body, nova_body, titan_body, user
+from opentelemetry.trace import StatusCode
 
 from bedrock_otel.testing.fake_server import Reply
-from opentelemetry.trace import StatusCode
+
+from conftest import CLAUDE, NOVA, TITAN, anthropic_body, nova_body, titan_body, user
 
 
 def _converse_events(client, text="Stream me a short answer please"):

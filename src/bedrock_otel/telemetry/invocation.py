@@ -8,6 +8,7 @@ said, records every metric point once, and ends the span.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from time import perf_counter
@@ -99,10 +100,8 @@ class Invocation:
             self._finish(attributes)
         except Exception:  # never let telemetry break the application
             _log.debug("bedrock-otel failed to finish a span", exc_info=True)
-            try:
+            with contextlib.suppress(Exception):
                 self.span.end()
-            except Exception:  # pragma: no cover
-                pass
         finally:
             self._end_lock.release()
 
