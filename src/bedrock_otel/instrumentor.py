@@ -34,6 +34,7 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     _telemetry: Optional[Telemetry] = None
     _kwargs: dict = {}
+    _async_wrapped = False
     _restore_botocore: Callable[[], None] = staticmethod(lambda: None)
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -48,12 +49,20 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._telemetry = Telemetry(tracer, Instruments(meter), limit)
         self._kwargs = dict(kwargs)
         wrap_function_wrapper("botocore.client", "BaseClient._make_api_call", self._sync_call)
+        self._async_wrapped = _aiobotocore_available()
+        if self._async_wrapped:
+            wrap_function_wrapper("aiobotocore.client", "AioBaseClient._make_api_call", self._async_call)
         self._restore_botocore = take_over_botocore(services())
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import botocore.client
 
         unwrap(botocore.client.BaseClient, "_make_api_call")
+        if self._async_wrapped:
+            import aiobotocore.client
+
+            unwrap(aiobotocore.client.AioBaseClient, "_make_api_call")
+            self._async_wrapped = False
         self._restore_botocore()
         self._telemetry = None
         self._kwargs = {}
@@ -79,6 +88,32 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             raise
         calls.succeeded(telemetry, call, result)  # type: ignore[arg-type]
         return result
+
+    async def _async_call(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        """aiobotocore's twin of :meth:`_sync_call`: the same core, awaited."""
+        telemetry = self._telemetry
+        method, params = _call_args(args, kwargs)
+        operation = calls.operation_for(instance, method) if telemetry is not None else None
+        if operation is None or not is_instrumentation_enabled():
+            return await wrapped(*args, **kwargs)
+        call = calls.begin(telemetry, operation, instance, params)  # type: ignore[arg-type]
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            calls.failed(call, exc)
+            raise
+        calls.succeeded(telemetry, call, result)  # type: ignore[arg-type]
+        return result
+
+
+def _aiobotocore_available() -> bool:
+    try:
+        import aiobotocore.client  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _call_args(args: tuple, kwargs: dict) -> tuple:

@@ -253,6 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     server_version = "FakeBedrock/1.0"
+    disable_nagle_algorithm = True  # small header + body writes must not wait for delayed ACKs
 
     def setup(self) -> None:
         super().setup()

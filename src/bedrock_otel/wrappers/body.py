@@ -8,6 +8,7 @@ the body; past the cap we stop collecting and rely on Bedrock's token headers.
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any, Callable, List, Mapping, Optional
 
@@ -67,8 +68,24 @@ class BodyObserver:
         self.chunks = None
         self.inv.end(**{A.BODY_END_STATE: state})
 
+    def failed(self, exc: BaseException) -> None:
+        self.chunks = None
+        self.inv.fail(exc)
 
-class ObservedBody:
+
+class _ClosingObserved:
+    """close() ends the span; shared by the sync and async bodies (aiohttp's close is sync)."""
+
+    def close(self) -> Any:
+        try:
+            return super().close()  # type: ignore[misc]
+        finally:
+            observer = observer_of(self)
+            if observer is not None:
+                observer.stop("closed")
+
+
+class ObservedBody(_ClosingObserved):
     """Mixin placed over botocore's StreamingBody class on the returned instance."""
 
     def read(self, amt: Optional[int] = None) -> bytes:
@@ -77,7 +94,7 @@ class ObservedBody:
             chunk = super().read(amt)  # type: ignore[misc]
         except BaseException as exc:
             if observer is not None:
-                observer.inv.fail(exc)
+                observer.failed(exc)
             raise
         if observer is not None:
             observer.data(chunk, amt is None or (not chunk and amt > 0))
@@ -89,7 +106,7 @@ class ObservedBody:
             count = super().readinto(buffer)  # type: ignore[misc]
         except BaseException as exc:
             if observer is not None:
-                observer.inv.fail(exc)
+                observer.failed(exc)
             raise
         if observer is not None:
             observer.data(bytes(memoryview(buffer)[:count]), count == 0 and len(buffer) > 0)
@@ -111,9 +128,37 @@ class ObservedBody:
             if observer is not None:
                 observer.stop("unobserved")
 
-    def close(self) -> None:
+
+class ObservedAsyncBody(_ClosingObserved):
+    """Mixin for aiobotocore's async StreamingBody: ``await read()`` feeds the same observer."""
+
+    async def read(self, amt: Optional[int] = None) -> bytes:
+        observer: BodyObserver | None = observer_of(self)
         try:
-            super().close()  # type: ignore[misc]
+            chunk = await super().read(amt)  # type: ignore[misc]
+        except BaseException as exc:
+            if observer is not None:
+                observer.failed(exc)
+            raise
+        if observer is not None:
+            observer.data(chunk, amt is None or amt < 0 or (not chunk and amt > 0))
+        return chunk
+
+    async def readinto(self, buffer: Any) -> int:
+        observer: BodyObserver | None = observer_of(self)
+        try:
+            count = await super().readinto(buffer)  # type: ignore[misc]
+        except BaseException as exc:
+            if observer is not None:
+                observer.failed(exc)
+            raise
+        if observer is not None:
+            observer.data(bytes(memoryview(buffer)[:count]), count == 0 and len(buffer) > 0)
+        return count
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()  # type: ignore[misc]
         finally:
             observer = observer_of(self)
             if observer is not None:
@@ -122,4 +167,5 @@ class ObservedBody:
 
 def observe_body(body: Any, inv: Invocation, parse: Optional[BodyParser], limit: int) -> bool:
     observer = BodyObserver(inv, parse, limit)
-    return attach(body, ObservedBody, observer, lambda: observer.stop("garbage_collected"))
+    mixin = ObservedAsyncBody if inspect.iscoroutinefunction(getattr(type(body), "read", None)) else ObservedBody
+    return attach(body, mixin, observer, lambda: observer.stop("garbage_collected"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
 from ..telemetry import attributes as A
 from ..telemetry.invocation import Invocation
@@ -44,7 +44,19 @@ class StreamObserver:
         self.inv.fail(exc)
 
 
-class ObservedEventStream:
+class _ClosingObserved:
+    """close() ends the span, for sync and async streams alike (both close synchronously)."""
+
+    def close(self) -> None:
+        try:
+            super().close()  # type: ignore[misc]
+        finally:
+            observer = observer_of(self)
+            if observer is not None:
+                observer.stop("closed")
+
+
+class ObservedEventStream(_ClosingObserved):
     """Mixin placed over botocore's EventStream class on the returned instance."""
 
     def __iter__(self) -> Iterator[Any]:
@@ -65,16 +77,34 @@ class ObservedEventStream:
             raise
         observer.stop("completed")
 
-    def close(self) -> None:
-        try:
-            super().close()  # type: ignore[misc]
-        finally:
-            observer = observer_of(self)
-            if observer is not None:
-                observer.stop("closed")
+
+class ObservedAsyncEventStream(_ClosingObserved):
+    """Mixin for aiobotocore's AioEventStream: the same observer, fed from ``async for``."""
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        observer: StreamObserver | None = observer_of(self)
+        events = super().__aiter__()  # type: ignore[misc]
+        if observer is None or observer.inv.ended:
+            return events
+        return _observe_async(events, observer)
+
+
+async def _observe_async(events: AsyncIterator[Any], observer: StreamObserver) -> AsyncIterator[Any]:
+    try:
+        async for event in events:
+            observer.event(event)
+            yield event
+    except GeneratorExit:
+        observer.stop("abandoned")
+        raise
+    except BaseException as exc:
+        observer.fail(exc)
+        raise
+    observer.stop("completed")
 
 
 def observe_event_stream(stream: Any, inv: Invocation, handle: EventHandler) -> bool:
     """Attach to ``stream``; False (and the invocation left to the caller) if it cannot be observed."""
     observer = StreamObserver(inv, handle)
-    return attach(stream, ObservedEventStream, observer, lambda: observer.stop("garbage_collected"))
+    mixin = ObservedAsyncEventStream if hasattr(type(stream), "__aiter__") else ObservedEventStream
+    return attach(stream, mixin, observer, lambda: observer.stop("garbage_collected"))

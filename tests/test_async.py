@@ -1,0 +1,130 @@
+"""aiobotocore clients: the same spans and metrics as sync, through the same core."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+
+import pytest
+from conftest import CLAUDE, NOVA, TITAN, anthropic_body, titan_body, user
+
+from bedrock_otel.testing.fake_server import Reply
+
+aiobotocore_session = pytest.importorskip("aiobotocore.session")
+
+
+def _run(fake, body):
+    """Run ``body(client)`` inside an aiobotocore client wired to ``fake``."""
+
+    async def main():
+        from aiobotocore.config import AioConfig
+
+        session = aiobotocore_session.get_session()
+        config = AioConfig(signature_version="v4", retries={"mode": "standard", "total_max_attempts": 1})
+        async with session.create_client(
+            "bedrock-runtime", region_name="us-east-1", endpoint_url=fake.endpoint_url, config=config,
+            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
+        ) as client:
+            return await body(client)
+
+    return asyncio.run(main())
+
+
+def test_async_converse(fake_bedrock, bedrock_spans, bedrock_metrics):
+    async def call(client):
+        return await client.converse(modelId=CLAUDE, messages=user("hello async world"))
+
+    response = _run(fake_bedrock, call)
+    span = bedrock_spans.one()
+    assert span.name == f"chat {CLAUDE}"
+    assert span.attributes["gen_ai.usage.input_tokens"] == response["usage"]["inputTokens"]
+    assert bedrock_metrics.token_usage("output") == response["usage"]["outputTokens"]
+
+
+def test_async_converse_stream(fake_bedrock, bedrock_spans, bedrock_metrics):
+    async def call(client):
+        response = await client.converse_stream(modelId=NOVA, messages=user("stream it"))
+        return [event async for event in response["stream"]]
+
+    events = _run(fake_bedrock, call)
+    metadata = next(e["metadata"] for e in events if "metadata" in e)
+    a = bedrock_spans.one().attributes
+    assert a["bedrock_otel.stream.end_state"] == "completed"
+    assert a["gen_ai.usage.output_tokens"] == metadata["usage"]["outputTokens"]
+    assert a["gen_ai.response.time_to_first_chunk"] > 0
+    assert bedrock_metrics.count() == 1
+
+
+def test_async_stream_error(fake_bedrock, bedrock_spans):
+    from botocore.exceptions import EventStreamError
+
+    fake_bedrock.enqueue(Reply.stream_error(after_events=1, exception_type="throttlingException"))
+
+    async def call(client):
+        response = await client.converse_stream(modelId=NOVA, messages=user("stream it"))
+        return [event async for event in response["stream"]]
+
+    with pytest.raises(EventStreamError):
+        _run(fake_bedrock, call)
+    assert bedrock_spans.one().attributes["error.type"] == "throttlingException"
+
+
+def test_async_early_break(fake_bedrock, bedrock_spans):
+    async def call(client):
+        response = await client.converse_stream(modelId=NOVA, messages=user("one two three"))
+        async for _ in response["stream"]:
+            break
+        gc.collect()
+        await asyncio.sleep(0)  # let the loop finalise the abandoned async generator
+
+    _run(fake_bedrock, call)
+    assert bedrock_spans.one().attributes["bedrock_otel.stream.end_state"] in ("abandoned", "garbage_collected")
+
+
+def test_async_invoke_model_and_stream(fake_bedrock, bedrock_spans):
+    async def call(client):
+        plain = await client.invoke_model(modelId=CLAUDE, body=anthropic_body())
+        payload = json.loads(await plain["body"].read())
+        streamed = await client.invoke_model_with_response_stream(modelId=TITAN, body=titan_body())
+        chunks = [json.loads(e["chunk"]["bytes"]) async for e in streamed["body"]]
+        return payload, chunks
+
+    payload, chunks = _run(fake_bedrock, call)
+    invoke = bedrock_spans.one(method="InvokeModel")
+    assert invoke.attributes["gen_ai.response.id"] == payload["id"]
+    assert invoke.attributes["bedrock_otel.body.end_state"] == "read"
+    stream = bedrock_spans.one(method="InvokeModelWithResponseStream")
+    metrics = chunks[-1]["amazon-bedrock-invocationMetrics"]
+    assert stream.attributes["gen_ai.usage.output_tokens"] == metrics["outputTokenCount"]
+
+
+def test_async_error(fake_bedrock, bedrock_spans):
+    from botocore.exceptions import ClientError
+
+    fake_bedrock.enqueue(Reply.throttle())
+
+    async def call(client):
+        return await client.converse(modelId=CLAUDE, messages=user("hi"))
+
+    with pytest.raises(ClientError):
+        _run(fake_bedrock, call)
+    assert bedrock_spans.one().attributes["error.type"] == "ThrottlingException"
+
+
+def test_concurrent_tasks_keep_their_parents(fake_bedrock, bedrock_spans):
+    tracer = bedrock_spans.provider.get_tracer("app")
+
+    async def call(client):
+        async def one(i):
+            with tracer.start_as_current_span(f"task {i}"):
+                await client.converse(modelId=CLAUDE, messages=user(f"question {i}"))
+
+        await asyncio.gather(*(one(i) for i in range(20)))
+
+    _run(fake_bedrock, call)
+    parents = {s.context.span_id: s.name for s in bedrock_spans if s.name.startswith("task")}
+    chats = bedrock_spans.all(operation="chat")
+    assert len(chats) == 20
+    assert all(parents[s.parent.span_id].startswith("task") for s in chats)
+    assert len({s.parent.span_id for s in chats}) == 20
