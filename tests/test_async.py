@@ -7,9 +7,10 @@ import gc
 import json
 
 import pytest
-from conftest import CLAUDE, NOVA, TITAN, anthropic_body, titan_body, user
 
 from bedrock_otel.testing.fake_server import Reply
+
+from conftest import CLAUDE, NOVA, TITAN, anthropic_body, titan_body, user
 
 aiobotocore_session = pytest.importorskip("aiobotocore.session")
 

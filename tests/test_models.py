@@ -6,8 +6,8 @@ import pytest
 
 from bedrock_otel.models import Outcome, base_model_id, codec_for, codec_for_request, registered
 from bedrock_otel.models.amazon_nova import NovaCodec
-from bedrock_otel.models.anthropic import AnthropicCodec
 from bedrock_otel.models.amazon_titan import TitanTextCodec
+from bedrock_otel.models.anthropic import AnthropicCodec
 
 
 @pytest.mark.parametrize(
