@@ -67,3 +67,17 @@ def test_uninstrument_restores_botocore_exactly(fake_bedrock, capture):
     assert botocore.client.BaseClient._make_api_call is original
     fake_bedrock.client().converse(modelId=CLAUDE, messages=user("hi"))
     assert capture.spans.spans == []
+
+
+def test_uninstrumenting_us_when_botocore_wrapped_last_keeps_botocore(fake_bedrock, capture):
+    """A plain unwrap would strip botocore's outer wrapper; ours must leave it and go inert."""
+    _instrument(("ours", "botocore"), capture)
+    BedrockInstrumentor().uninstrument()
+    fake_bedrock.client().converse(modelId=CLAUDE, messages=user("hi"))
+    [span] = capture.spans.spans
+    assert span.instrumentation_scope.name.startswith("opentelemetry.instrumentation.botocore")
+    BedrockInstrumentor().instrument(tracer_provider=capture.spans.provider, meter_provider=capture.metrics.provider)
+    capture.spans.clear()
+    fake_bedrock.client().converse(modelId=CLAUDE, messages=user("hi"))
+    [span] = capture.spans.spans  # re-instrumenting reuses the buried wrapper: still one span, ours
+    assert span.instrumentation_scope.name == "bedrock_otel.instrumentor"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import http.client
 import json
 import struct
@@ -16,6 +17,7 @@ from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 from botocore.exceptions import BotoCoreError, ClientError, EventStreamError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
+from bedrock_otel.testing import responders
 from bedrock_otel.testing.eventstream import (
     chunk_frame,
     encode_frame,
@@ -26,6 +28,8 @@ from bedrock_otel.testing.fake_server import FakeBedrock, Reply
 from bedrock_otel.testing.responders import (
     TOOL_INPUT,
     FakeReply,
+    ModelFamily,
+    Prompt,
     converse_reply,
     count_words,
     invoke_reply,
@@ -622,6 +626,7 @@ def test_stream_error_mid_converse_stream(fake: FakeBedrock, client: Any) -> Non
     with pytest.raises(EventStreamError) as info:
         for event in response["stream"]:
             received.append(event)
+    response["stream"].close()  # botocore leaves the socket open after an in-stream exception
     assert len(received) == 3
     assert info.value.response["Error"] == {"Code": "modelStreamErrorException", "Message": "boom"}
 
@@ -633,6 +638,7 @@ def test_stream_error_mid_invoke_stream(fake: FakeBedrock, client: Any) -> None:
     with pytest.raises(EventStreamError) as info:
         for event in response["body"]:
             received.append(event)
+    response["body"].close()
     assert len(received) == 1
     assert info.value.response["Error"]["Code"] == "throttlingException"
 
@@ -822,3 +828,37 @@ def test_client_ignores_bearer_token_and_profile(fake: FakeBedrock, monkeypatch:
     assert authorization.startswith("AWS4-HMAC-SHA256 Credential=testing/")
     assert "/eu-west-1/bedrock/aws4_request" in authorization
     assert fake.requests[-1].header("X-Amz-Security-Token") == "testing"
+
+
+def test_register_family_extends_invoke_model(fake: FakeBedrock, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(responders, "FAMILIES", list(responders.FAMILIES))
+
+    def parse(body: Dict[str, Any]) -> Prompt:
+        return Prompt(texts=(body["message"],), last_user_text=body["message"])
+
+    responders.register_family(
+        ModelFamily(
+            name="cohere.command-r",
+            matches=lambda base: base.startswith("cohere.command-r"),
+            parse_invoke=parse,
+            invoke_body=lambda reply, ref: {"text": reply.text, "finish_reason": "COMPLETE"},
+            stream_chunks=lambda reply, ref: [{"text": p, "is_finished": False} for p in reply.pieces],
+        )
+    )
+    model = "us.cohere.command-r-v1:0"
+    assert resolve_model(model).family == "cohere.command-r"
+    body = json.dumps({"message": "Hola amigo"})
+    result = json.loads(client.invoke_model(modelId=model, body=body)["body"].read())
+    assert result == {"text": "Fake Bedrock reply to: Hola amigo", "finish_reason": "COMPLETE"}
+    chunks = chunks_of(client.invoke_model_with_response_stream(modelId=model, body=body))
+    assert "".join(c["text"] for c in chunks) == result["text"]
+    assert chunks[-1]["amazon-bedrock-invocationMetrics"]["inputTokenCount"] == 2
+
+    def broken(reply: FakeReply, ref: Any) -> Dict[str, Any]:
+        raise RuntimeError("responder bug")
+
+    responders.register_family(dataclasses.replace(responders.family_named("cohere.command-r"), invoke_body=broken))
+    with pytest.raises(ClientError) as info:
+        client.invoke_model(modelId=model, body=body)
+    assert info.value.response["Error"]["Code"] == "InternalServerException"
+    assert "responder bug" in info.value.response["Error"]["Message"]

@@ -39,7 +39,7 @@ def test_families(fake_bedrock, bedrock_spans, bedrock_metrics, model, body, ope
         assert a["gen_ai.request.top_k"] == 10
     assert a["gen_ai.usage.input_tokens"] == int(headers["x-amzn-bedrock-input-token-count"])
     assert a["gen_ai.usage.output_tokens"] == int(headers["x-amzn-bedrock-output-token-count"])
-    assert a["bedrock_otel.usage.source"] == "body"
+    assert a["bedrock_otel.usage.source"] == "headers"
     assert a["bedrock_otel.body.end_state"] == "read"
     assert a["gen_ai.response.finish_reasons"]
     if family == "anthropic.claude":

@@ -60,7 +60,7 @@ def test_anthropic_stream_with_cache_tokens_and_legacy_completion():
     ]
     content = [decoder.feed(c, outcome) for c in chunks]
     assert content == [False, False, True, False, False]
-    assert (outcome.input_tokens, outcome.output_tokens) == (17, 4)
+    assert (outcome.input_tokens, outcome.total_input_tokens, outcome.output_tokens) == (10, 17, 4)
     assert (outcome.cache_read_tokens, outcome.cache_write_tokens) == (5, 2)
     assert (outcome.response_id, outcome.response_model, outcome.finish_reasons) == ("msg_1", "claude-x", ["end_turn"])
     legacy = Outcome()
@@ -69,12 +69,14 @@ def test_anthropic_stream_with_cache_tokens_and_legacy_completion():
     assert legacy.finish_reasons == ["stop_sequence"]
 
 
-def test_invocation_metrics_fill_only_what_the_model_did_not_report():
+def test_bedrock_accounting_outranks_the_model_body():
     outcome = Outcome()
-    outcome.set_usage(12, None)
-    outcome.apply_invocation_metrics({"inputTokenCount": 10, "outputTokenCount": 7, "invocationLatency": 321,
-                                      "firstByteLatency": 45})
-    assert (outcome.input_tokens, outcome.output_tokens) == (12, 7)
+    outcome.set_usage(12, 133)  # the model's own message_delta count
+    outcome.apply_invocation_metrics({"inputTokenCount": 10, "outputTokenCount": 97, "invocationLatency": 321,
+                                      "firstByteLatency": 45, "cacheReadInputTokenCount": 4})
+    outcome.set_usage(None, 140)  # a later body figure does not override Bedrock's
+    assert (outcome.input_tokens, outcome.output_tokens, outcome.usage_source) == (10, 97, "invocation_metrics")
+    assert outcome.total_input_tokens == 14
     assert (outcome.server_latency_ms, outcome.first_byte_latency_ms) == (321.0, 45.0)
 
 

@@ -69,7 +69,10 @@ def test_opentelemetry_instrument_zero_code(tmp_path: Path):
     command = [os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument"),
                "--traces_exporter", "console", "--metrics_exporter", "none", "--logs_exporter", "none",
                sys.executable, str(app)]
-    result = subprocess.run(command, cwd=tmp_path, env={**_clean_env(), "OTEL_SERVICE_NAME": "zero-code-app"},
+    # "bedrock" is opentelemetry-instrumentation-genai-bedrock's entry point, disabled as docs/telemetry.md advises
+    # in case a peer is installed beside us; bedrock-otel's own entry point is "bedrock_otel".
+    env = {**_clean_env(), "OTEL_SERVICE_NAME": "zero-code-app", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "bedrock"}
+    result = subprocess.run(command, cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "app done" in result.stdout

@@ -34,7 +34,6 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     _telemetry: Optional[Telemetry] = None
     _kwargs: dict = {}
-    _async_wrapped = False
     _restore_botocore: Callable[[], None] = staticmethod(lambda: None)
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -48,23 +47,26 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         meter = get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=SCHEMA_URL)
         self._telemetry = Telemetry(tracer, Instruments(meter), limit)
         self._kwargs = dict(kwargs)
-        wrap_function_wrapper("botocore.client", "BaseClient._make_api_call", self._sync_call)
-        self._async_wrapped = _aiobotocore_available()
-        if self._async_wrapped:
-            wrap_function_wrapper("aiobotocore.client", "AioBaseClient._make_api_call", self._async_call)
+        import botocore.client
+
+        _ensure_wrapped(botocore.client.BaseClient, self._sync_call)
+        if _aiobotocore_available():
+            import aiobotocore.client
+
+            _ensure_wrapped(aiobotocore.client.AioBaseClient, self._async_call)
         self._restore_botocore = take_over_botocore(services())
+        _warn_about_genai_bedrock()
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import botocore.client
 
-        unwrap(botocore.client.BaseClient, "_make_api_call")
-        if self._async_wrapped:
+        self._telemetry = None  # from here on our wrappers pass every call straight through
+        _release(botocore.client.BaseClient, self._sync_call)
+        if _aiobotocore_available():
             import aiobotocore.client
 
-            unwrap(aiobotocore.client.AioBaseClient, "_make_api_call")
-            self._async_wrapped = False
+            _release(aiobotocore.client.AioBaseClient, self._async_call)
         self._restore_botocore()
-        self._telemetry = None
         self._kwargs = {}
 
     @property
@@ -106,6 +108,59 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             raise
         calls.succeeded(telemetry, call, result)  # type: ignore[arg-type]
         return result
+
+
+def _is_ours(attribute: Any, wrapper: Callable[..., Any]) -> bool:
+    return getattr(attribute, "_self_wrapper", None) == wrapper
+
+
+def _chain_has(cls: type, wrapper: Callable[..., Any]) -> bool:
+    attribute = cls.__dict__.get("_make_api_call")
+    while attribute is not None:
+        if _is_ours(attribute, wrapper):
+            return True
+        attribute = getattr(attribute, "__wrapped__", None)
+    return False
+
+
+def _ensure_wrapped(cls: type, wrapper: Callable[..., Any]) -> None:
+    """Wrap ``cls._make_api_call`` unless our (inert) wrapper is still somewhere in its chain."""
+    if not _chain_has(cls, wrapper):
+        wrap_function_wrapper(cls, "_make_api_call", wrapper)
+
+
+def _release(cls: type, wrapper: Callable[..., Any]) -> None:
+    """Remove our wrapper from ``cls._make_api_call``'s chain, leaving other instrumentations' in place.
+
+    botocore's and genai-bedrock's instrumentations wrap the same method; a plain ``unwrap`` strips
+    whichever wrapper is outermost, possibly theirs. When ours is buried we splice it out instead,
+    and if even that fails it stays in place, inert (``_telemetry`` is None), reused by the next
+    ``instrument()``.
+    """
+    outer = cls.__dict__.get("_make_api_call")
+    if _is_ours(outer, wrapper):
+        unwrap(cls, "_make_api_call")
+        return
+    parent = outer
+    while parent is not None:
+        child = getattr(parent, "__wrapped__", None)
+        if _is_ours(child, wrapper):
+            try:
+                parent.__wrapped__ = child.__wrapped__
+            except Exception:
+                _log.debug("cannot splice bedrock-otel's wrapper out; leaving it inert", exc_info=True)
+            return
+        parent = child
+
+
+def _warn_about_genai_bedrock() -> None:
+    try:
+        from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor as GenAIBedrock
+    except Exception:
+        return
+    if GenAIBedrock().is_instrumented_by_opentelemetry:
+        _log.warning("bedrock-otel: opentelemetry-instrumentation-genai-bedrock is also active, so Bedrock calls "
+                     "get two GenAI spans; disable it (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=bedrock)")
 
 
 def _aiobotocore_available() -> bool:

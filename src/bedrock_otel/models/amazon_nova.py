@@ -21,10 +21,7 @@ def _apply_usage(usage: Any, outcome: Outcome) -> None:
         return
     read, write = usage.get("cacheReadInputTokenCount"), usage.get("cacheWriteInputTokenCount")
     outcome.set_cache(read, write)
-    input_tokens = usage.get("inputTokens")
-    if isinstance(input_tokens, int):
-        input_tokens += sum(v for v in (read, write) if isinstance(v, int))
-    outcome.set_usage(input_tokens, usage.get("outputTokens"))
+    outcome.set_usage(usage.get("inputTokens"), usage.get("outputTokens"))
 
 
 class NovaCodec(ModelCodec):

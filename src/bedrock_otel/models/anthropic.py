@@ -17,15 +17,12 @@ _PARAMS = {
 
 
 def _apply_usage(usage: Any, outcome: Outcome) -> None:
-    """Anthropic reports cache tokens apart from input_tokens; GenAI input tokens include them."""
+    """Anthropic's usage block: cache tokens are reported apart from input_tokens."""
     if not isinstance(usage, Mapping):
         return
     read, write = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
     outcome.set_cache(read, write)
-    input_tokens = usage.get("input_tokens")
-    if isinstance(input_tokens, int):
-        input_tokens += sum(v for v in (read, write) if isinstance(v, int))
-    outcome.set_usage(input_tokens, usage.get("output_tokens"))
+    outcome.set_usage(usage.get("input_tokens"), usage.get("output_tokens"))
 
 
 class AnthropicCodec(ModelCodec):

@@ -16,6 +16,8 @@ class Outcome:
     """What a response said, gathered from a body or from stream chunks as they pass by."""
 
     __slots__ = (
+        "_input_rank",
+        "_output_rank",
         "cache_read_tokens",
         "cache_write_tokens",
         "content_chunks",
@@ -34,8 +36,12 @@ class Outcome:
     )
 
     def __init__(self) -> None:
+        # input_tokens excludes cache reads/writes here, as Bedrock and the models report it;
+        # the span's gen_ai.usage.input_tokens adds them (see Invocation).
         self.input_tokens: Optional[int] = None
         self.output_tokens: Optional[int] = None
+        self._input_rank = 0
+        self._output_rank = 0
         self.cache_read_tokens: Optional[int] = None
         self.cache_write_tokens: Optional[int] = None
         self.reasoning_tokens: Optional[int] = None
@@ -50,15 +56,29 @@ class Outcome:
         self.unknown_events = 0
         self.parse_errors: List[str] = []
 
-    def set_usage(self, input_tokens: Any = None, output_tokens: Any = None, source: str = "body",
-                  only_missing: bool = False) -> None:
-        """Record token counts the response reported (ignores absent or non-integer values)."""
-        if _is_count(input_tokens) and not (only_missing and self.input_tokens is not None):
+    def set_usage(self, input_tokens: Any = None, output_tokens: Any = None, source: str = "body") -> None:
+        """Record token counts (ignoring absent or non-integer values), cache tokens excluded.
+
+        Bedrock's own accounting (``headers``, ``invocation_metrics``, ``converse`` usage) is what is
+        billed, so it outranks the model's self-reported ``body`` usage, which only fills gaps
+        (real Claude streams report different output counts in the two places).
+        """
+        rank = 1 if source == "body" else 2
+        if _is_count(input_tokens) and rank >= self._input_rank:
             self.input_tokens = int(input_tokens)
+            self._input_rank = rank
             self.usage_source = source
-        if _is_count(output_tokens) and not (only_missing and self.output_tokens is not None):
+        if _is_count(output_tokens) and rank >= self._output_rank:
             self.output_tokens = int(output_tokens)
+            self._output_rank = rank
             self.usage_source = source
+
+    @property
+    def total_input_tokens(self) -> Optional[int]:
+        """Input tokens including cache reads and writes, as GenAI ``gen_ai.usage.input_tokens`` counts them."""
+        if self.input_tokens is None:
+            return None
+        return self.input_tokens + (self.cache_read_tokens or 0) + (self.cache_write_tokens or 0)
 
     def set_cache(self, read: Any = None, write: Any = None) -> None:
         if _is_count(read):
@@ -71,15 +91,11 @@ class Outcome:
             self.finish_reasons.append(reason)
 
     def apply_invocation_metrics(self, metrics: Any) -> None:
-        """Bedrock's ``amazon-bedrock-invocationMetrics`` (last stream chunk): tokens and latency.
-
-        The model's own usage fields, when a family reports them, are kept (they split out cache
-        tokens); Bedrock's counts fill whatever the model did not report.
-        """
+        """Bedrock's ``amazon-bedrock-invocationMetrics`` (last stream chunk): tokens and latency."""
         if not isinstance(metrics, Mapping):
             return
-        self.set_usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"),
-                       source="invocation_metrics", only_missing=True)
+        self.set_usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"), source="invocation_metrics")
+        self.set_cache(metrics.get("cacheReadInputTokenCount"), metrics.get("cacheWriteInputTokenCount"))
         latency = metrics.get("invocationLatency")
         if _is_number(latency):
             self.server_latency_ms = float(latency)

@@ -21,15 +21,12 @@ _FRAMING_EVENTS = frozenset({"messageStart", "contentBlockStart", "contentBlockS
 
 
 def apply_usage(usage: Any, outcome: Outcome) -> None:
-    """Converse usage; its inputTokens excludes cached tokens, which GenAI input tokens include."""
+    """Converse usage: Bedrock's own accounting, cache tokens reported apart from inputTokens."""
     if not isinstance(usage, Mapping):
         return
     read, write = usage.get("cacheReadInputTokens"), usage.get("cacheWriteInputTokens")
     outcome.set_cache(read, write)
-    input_tokens = usage.get("inputTokens")
-    if isinstance(input_tokens, int):
-        input_tokens += sum(v for v in (read, write) if isinstance(v, int))
-    outcome.set_usage(input_tokens, usage.get("outputTokens"))
+    outcome.set_usage(usage.get("inputTokens"), usage.get("outputTokens"), source="converse")
 
 
 def apply_metrics(metrics: Any, outcome: Outcome) -> None:

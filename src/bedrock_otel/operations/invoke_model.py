@@ -16,6 +16,8 @@ from .base import Operation, Prepared, model_param, register
 _INPUT_TOKENS = "x-amzn-bedrock-input-token-count"
 _OUTPUT_TOKENS = "x-amzn-bedrock-output-token-count"
 _LATENCY = "x-amzn-bedrock-invocation-latency"
+_CACHE_READ = "x-amzn-bedrock-cache-read-input-token-count"
+_CACHE_WRITE = "x-amzn-bedrock-cache-write-input-token-count"
 _INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
 
 
@@ -73,6 +75,7 @@ class InvokeModel(Operation):
         outcome = inv.outcome
         outcome.set_usage(_header_int(headers, _INPUT_TOKENS), _header_int(headers, _OUTPUT_TOKENS),
                           source="headers")
+        outcome.set_cache(_header_int(headers, _CACHE_READ), _header_int(headers, _CACHE_WRITE))
         latency = _header_int(headers, _LATENCY)
         if latency is not None:
             outcome.server_latency_ms = float(latency)
@@ -80,7 +83,7 @@ class InvokeModel(Operation):
         body = result.get("body")
         if body is None:
             return True
-        # The body's own usage (parsed at its end) replaces the header counts when it has any.
+        # The body adds what headers lack (ids, finish reasons, cache split); header counts stay.
         parse = None if codec is None else (lambda parsed: codec.parse_response(parsed, outcome))
         return not observe_body(body, inv, parse, telemetry.body_limit)
 

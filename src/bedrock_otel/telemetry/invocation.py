@@ -117,7 +117,7 @@ class Invocation:
         if outcome.finish_reasons:
             attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = outcome.finish_reasons
         for key, value in (
-            (A.GEN_AI_USAGE_INPUT_TOKENS, outcome.input_tokens),
+            (A.GEN_AI_USAGE_INPUT_TOKENS, outcome.total_input_tokens),
             (A.GEN_AI_USAGE_OUTPUT_TOKENS, outcome.output_tokens),
             (A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, outcome.cache_read_tokens),
             (A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, outcome.cache_write_tokens),
@@ -146,7 +146,7 @@ class Invocation:
         instruments, outcome, metrics = self._telemetry.instruments, self.outcome, self.metric_attributes
         instruments.duration.record(duration, metrics)
         # Tokens are billed even when a stream fails part-way, so they are recorded whenever known.
-        for token_type, count in (("input", outcome.input_tokens), ("output", outcome.output_tokens)):
+        for token_type, count in (("input", outcome.total_input_tokens), ("output", outcome.output_tokens)):
             if count is not None:
                 instruments.token_usage.record(count, {**metrics, A.GEN_AI_TOKEN_TYPE: token_type})
         if ttfc is not None:

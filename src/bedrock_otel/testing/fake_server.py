@@ -294,6 +294,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
+    response_started = False
+
+    def send_response(self, code: int, message: Optional[str] = None) -> None:
+        """Remember that the status line went out, so a later failure hangs up instead of replying."""
+        self.response_started = True
+        super().send_response(code, message)
+
     def send_bytes(self, status: int, body: bytes, headers: Dict[str, str]) -> None:
         self.send_response(status)
         lowered = {k.lower() for k in headers}
@@ -493,9 +500,7 @@ class FakeBedrock:
         options: Dict[str, Any] = {"signature_version": "v4", "proxies": {}}
         retries = config_kwargs.pop("retries", None)
         options["retries"] = (
-            {"mode": "standard", **retries}
-            if retries is not None
-            else {"mode": "standard", "total_max_attempts": 1}
+            {"mode": "standard", **retries} if retries is not None else {"mode": "standard", "total_max_attempts": 1}
         )
         options.update(config_kwargs)
         session = boto3.session.Session(
@@ -511,6 +516,7 @@ class FakeBedrock:
 
     def _dispatch(self, handler: _Handler) -> None:
         """Route, record, apply scripted replies / validation, then answer."""
+        handler.response_started = False  # the handler object lives for the whole keep-alive connection
         body = handler.read_body()
         started = time.monotonic()
         path = handler.path.split("?", 1)[0]
@@ -537,9 +543,7 @@ class FakeBedrock:
             reply = self._queue.popleft() if operation is not None and self._queue else None
 
         if operation is None or model_id is None:
-            handler.send_error_reply(
-                404, "UnknownOperationException", f"No operation matches {handler.command} {path}"
-            )
+            handler.send_error_reply(404, "UnknownOperationException", f"No operation matches {handler.command} {path}")
             return
         if self.latency > 0:
             time.sleep(self.latency)
@@ -548,13 +552,13 @@ class FakeBedrock:
         exchange = _Exchange(handler, operation, model_id, payload, started)
         try:
             self._answer(exchange, reply)
-        except (OSError, ValueError):
+        except OSError:
             handler.close_connection = True  # the client went away mid-answer
-        except Exception as exc:  # a bug in the fake: make it visible to the test as a 500
-            try:
-                handler.send_error_reply(500, "InternalServerException", f"FakeBedrock error: {exc!r}")
-            except OSError:
-                handler.close_connection = True
+        except Exception as exc:  # a bug in the fake: make it visible to the test
+            if handler.response_started:
+                handler.drop_connection()
+                raise
+            handler.send_error_reply(500, "InternalServerException", f"FakeBedrock error: {exc!r}")
 
     def _answer(self, ex: _Exchange, reply: Optional[Reply]) -> None:
         handler = ex.handler

@@ -307,11 +307,7 @@ def _block_texts(content: Any) -> List[str]:
     texts: List[str] = []
     if isinstance(content, list):
         for block in content:
-            if (
-                isinstance(block, dict)
-                and isinstance(block.get("text"), str)
-                and block.get("type", "text") == "text"
-            ):
+            if isinstance(block, dict) and isinstance(block.get("text"), str) and block.get("type", "text") == "text":
                 texts.append(block["text"])
     return texts
 
@@ -353,9 +349,7 @@ def _messages_prompt(
                 texts.extend(message_texts)
                 if role == "user":
                     last_user = " ".join(message_texts)
-    return Prompt(
-        texts=tuple(texts), last_user_text=last_user, max_tokens=max_tokens, tool_names=tuple(tool_names)
-    )
+    return Prompt(texts=tuple(texts), last_user_text=last_user, max_tokens=max_tokens, tool_names=tuple(tool_names))
 
 
 def _tool_spec_names(tool_config: Any) -> List[str]:
@@ -469,9 +463,7 @@ def _delta_blocks(reply: FakeReply) -> List[Tuple[str, JsonDict]]:
         start = {"toolUse": {"toolUseId": call.tool_use_id, "name": call.name}}
         events.append(("contentBlockStart", {"start": start, "contentBlockIndex": 1}))
         for fragment in _json_fragments(call.input_json):
-            events.append(
-                ("contentBlockDelta", {"delta": {"toolUse": {"input": fragment}}, "contentBlockIndex": 1})
-            )
+            events.append(("contentBlockDelta", {"delta": {"toolUse": {"input": fragment}}, "contentBlockIndex": 1}))
         events.append(("contentBlockStop", {"contentBlockIndex": 1}))
     events.append(("messageStop", {"stopReason": reply.stop_reason}))
     return events
@@ -483,9 +475,7 @@ def converse_stream_events(reply: FakeReply, latency_ms: int = 0) -> List[Tuple[
     return [*_delta_blocks(reply), ("metadata", metadata)]
 
 
-def invocation_metrics(
-    reply: FakeReply, invocation_latency_ms: int, first_byte_latency_ms: int
-) -> Dict[str, int]:
+def invocation_metrics(reply: FakeReply, invocation_latency_ms: int, first_byte_latency_ms: int) -> Dict[str, int]:
     """The ``amazon-bedrock-invocationMetrics`` object of the last InvokeModelWithResponseStream chunk."""
     return {
         "inputTokenCount": reply.input_tokens,
