@@ -9,12 +9,24 @@ The README shows the three ways to use it: in code, with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .instrumentor import BedrockInstrumentor
 from .version import __version__
 
-__all__ = ["BedrockInstrumentor", "__version__", "instrument", "uninstrument"]
+if TYPE_CHECKING:
+    from .aws import Configured, configure
+
+__all__ = ["BedrockInstrumentor", "Configured", "__version__", "configure", "instrument", "uninstrument"]
+
+
+def __getattr__(name: str) -> Any:
+    """``configure`` loads the SDK and exporters (~50 ms); only apps that call it pay for the import."""
+    if name in ("configure", "Configured"):
+        from . import aws
+
+        return getattr(aws, name)
+    raise AttributeError(f"module 'bedrock_otel' has no attribute {name!r}")
 
 
 def instrument(**kwargs: Any) -> BedrockInstrumentor:
