@@ -40,7 +40,7 @@ from bedrock_otel.testing.responders import (
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 NOVA = "us.amazon.nova-lite-v1:0"
 TITAN = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1"
-UNKNOWN = "mistral.mistral-7b-instruct-v0:2"
+UNKNOWN = "twelvelabs.pegasus-1-2-v1:0"  # a real model the fake has no family for
 
 WEATHER_TOOL = {
     "tools": [
@@ -168,7 +168,13 @@ def test_corrupted_frame_is_rejected_by_botocore() -> None:
         ("arn:aws:bedrock:us-east-1:123456789012:provisioned-model/xyz", "", "unknown"),
         ("arn:aws:bedrock:us-east-1:123456789012:custom-model/amazon.titan-text-express-v1/x", "", "unknown"),
         ("arn:aws:bedrock:us-east-1:123456789012:imported-model/abc", "", "unknown"),
-        ("amazon.titan-embed-text-v2:0", "amazon.titan-embed-text-v2:0", "unknown"),
+        ("amazon.titan-embed-text-v2:0", "amazon.titan-embed-text-v2:0", "amazon.titan-embed"),
+        ("amazon.nova-canvas-v1:0", "amazon.nova-canvas-v1:0", "amazon.nova-canvas"),
+        ("us.meta.llama4-scout-17b-instruct-v1:0", "meta.llama4-scout-17b-instruct-v1:0", "meta.llama"),
+        ("mistral.mistral-7b-instruct-v0:2", "mistral.mistral-7b-instruct-v0:2", "mistral"),
+        ("cohere.command-light-text-v14", "cohere.command-light-text-v14", "cohere.command"),
+        ("cohere.command-r-plus-v1:0", "cohere.command-r-plus-v1:0", "cohere.command-r"),
+        ("stability.sd3-5-large-v1:0", "stability.sd3-5-large-v1:0", "stability"),
         (UNKNOWN, UNKNOWN, "unknown"),
     ],
 )

@@ -99,8 +99,8 @@ def test_malformed_body_reaches_app_byte_for_byte(fake_bedrock, bedrock_spans):
 
 
 def test_unknown_family_still_gets_tokens_from_headers(fake_bedrock, bedrock_spans, bedrock_metrics):
-    body = json.dumps({"prompt": "hello llama", "max_gen_len": 20})
-    response = fake_bedrock.client().invoke_model(modelId="meta.llama3-8b-instruct-v1:0", body=body)
+    body = json.dumps({"prompt": "hello pegasus", "temperature": 0.2})  # a model bedrock-otel has no codec for
+    response = fake_bedrock.client().invoke_model(modelId="twelvelabs.pegasus-1-2-v1:0", body=body)
     response["body"].read()
     headers = response["ResponseMetadata"]["HTTPHeaders"]
     span = bedrock_spans.one()

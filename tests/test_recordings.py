@@ -55,9 +55,9 @@ _OPERATIONS = {
 }
 _STREAMING = frozenset({"ConverseStream", "InvokeModelWithResponseStream"})
 _GEO_PREFIXES = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"})
-# Families bedrock-otel is expected to parse; the others (Cohere, Llama, Mistral) have no parser yet,
-# so their operation name and finish reasons are recorded, not required.
-_PARSED_FAMILIES = frozenset({"anthropic", "nova", "titan"})
+# Families bedrock-otel is expected to parse (every family in the corpus): their operation name and finish
+# reasons are required to match the recording.
+_PARSED_FAMILIES = frozenset({"anthropic", "nova", "titan", "cohere", "meta", "mistral"})
 # Response headers replayed as recorded; hop-by-hop and cookie headers are left to the fake server.
 _REPLAYED_HEADERS = ("content-type", "x-amzn-requestid", "x-amzn-errortype")
 
@@ -84,7 +84,6 @@ class Expected:
     cache_read: Optional[int] = None
     cache_write: Optional[int] = None
     finish_reasons: Optional[Tuple[str, ...]] = None
-    unparsed_finish_reasons: Optional[Tuple[str, ...]] = None  # what an unparsed family's body says
     response_id: Optional[str] = None
     response_model: Optional[str] = None
     latency_ms: Optional[float] = None
@@ -287,28 +286,41 @@ def _expect_invoke(exchange: Exchange, expected: Expected) -> None:
         expected.finish_reasons = tuple(r["completionReason"] for r in results if r.get("completionReason"))
         body_usage = (_count(body, "inputTextTokenCount"), sum(_count(r, "tokenCount") or 0 for r in results))
     elif family == "cohere":
-        generations = body.get("generations") or [body]
-        expected.unparsed_finish_reasons = tuple(g["finish_reason"] for g in generations if g.get("finish_reason"))
+        expected.operation_name = _cohere_operation(request)
+        generations = body.get("generations") or [body]  # Command R answers one flat generation
+        expected.finish_reasons = tuple(g["finish_reason"] for g in generations if g.get("finish_reason"))
     elif family == "meta":
-        expected.unparsed_finish_reasons = (body["stop_reason"],) if body.get("stop_reason") else ()
+        expected.operation_name = "text_completion"
+        expected.finish_reasons = (body["stop_reason"],) if body.get("stop_reason") else ()
         body_usage = (_count(body, "prompt_token_count"), _count(body, "generation_token_count"))
     elif family == "mistral":
-        outputs = body.get("outputs") or []
-        expected.unparsed_finish_reasons = tuple(o["stop_reason"] for o in outputs if o.get("stop_reason"))
+        expected.operation_name = "chat" if "messages" in request else "text_completion"
+        outputs = body.get("outputs") or body.get("choices") or []
+        expected.finish_reasons = tuple(o.get("stop_reason") or o.get("finish_reason") for o in outputs
+                                        if o.get("stop_reason") or o.get("finish_reason"))
     for label, said, header in (("input", body_usage[0], expected.input_tokens),
                                 ("output", body_usage[1], expected.output_tokens)):
         if said is not None and said != header:
             expected.oddities.append(f"body {label} tokens {said} != header {header}")
 
 
+def _cohere_operation(request: Mapping[str, Any]) -> str:
+    """Command R/R+ chat on ``message``; Command (Light) completes a ``prompt``."""
+    return "chat" if "message" in request else "text_completion"
+
+
 def _expect_invoke_stream(exchange: Exchange, expected: Expected) -> None:
-    family = expected.family
+    family, request = expected.family, exchange.request or {}
     if family == "anthropic":
-        expected.operation_name = "chat" if "messages" in (exchange.request or {}) else "text_completion"
+        expected.operation_name = "chat" if "messages" in request else "text_completion"
     elif family == "nova":
         expected.operation_name = "chat"
-    elif family == "titan":
+    elif family in ("titan", "meta"):
         expected.operation_name = "text_completion"
+    elif family == "cohere":
+        expected.operation_name = _cohere_operation(request)
+    elif family == "mistral":
+        expected.operation_name = "chat" if "messages" in request else "text_completion"
     reasons: List[str] = []
     model_usage: Dict[str, int] = {}
     metrics: Mapping[str, Any] = {}
@@ -340,6 +352,14 @@ def _expect_invoke_stream(exchange: Exchange, expected: Expected) -> None:
                                 if v in usage})
         elif family == "titan" and chunk.get("completionReason"):
             reasons.append(chunk["completionReason"])
+        elif family == "meta" and chunk.get("stop_reason"):
+            reasons.append(chunk["stop_reason"])
+        elif family == "cohere" and chunk.get("finish_reason"):
+            reasons.append(chunk["finish_reason"])
+        elif family == "mistral":
+            for output in chunk.get("outputs") or chunk.get("choices") or []:
+                if output.get("stop_reason") or output.get("finish_reason"):
+                    reasons.append(output.get("stop_reason") or output.get("finish_reason"))
     if family in _PARSED_FAMILIES:
         expected.finish_reasons = tuple(reasons)
     expected.cache_read = _count(metrics, "cacheReadInputTokenCount")
@@ -485,10 +505,6 @@ def compare(exchange: Exchange, expected: Expected, replayed: Replayed, spans: A
     reasons = tuple(reasons) if reasons is not None else None
     if expected.finish_reasons is not None:
         differ("gen_ai.response.finish_reasons", reasons, expected.finish_reasons or None, lenient)
-    elif expected.unparsed_finish_reasons:
-        _NOTES.setdefault(exchange.id, []).append(
-            f"{expected.family}: finish reasons not required (no parser); response says "
-            f"{list(expected.unparsed_finish_reasons)}, span says {list(reasons) if reasons else None}")
     if expected.response_id is not None:
         differ("gen_ai.response.id", a.get("gen_ai.response.id"), expected.response_id, lenient)
     if expected.response_model is not None:
@@ -548,21 +564,6 @@ def test_recorded_exchange(exchange, fake_bedrock, bedrock_spans, bedrock_metric
     _RESULTS[exchange.id] = "disagree" if problems else "agree"
     assert not problems, f"{exchange.operation} {exchange.model_id} ({exchange.id}) disagrees with the recording:\n" \
                          + "\n".join(f"  - {p}" for p in problems)
-
-
-# Families without a parser: their finish reasons are not part of the agreement above, but the gap is kept
-# visible here (strict: adding the parser makes these pass, and then the xfail must go).
-_UNPARSED = [e for e in EXCHANGES if e.status < 300 and family_of(e.model_id) not in _PARSED_FAMILIES]
-_UNPARSED_GAPS = {e.id: f"bedrock-otel has no {family_of(e.model_id)} InvokeModel parser: finish reasons "
-                        f"{list(expectations(e).unparsed_finish_reasons or ())} are not reported" for e in _UNPARSED}
-
-
-@pytest.mark.parametrize("exchange", _params(_UNPARSED, _UNPARSED_GAPS))
-def test_unparsed_family_finish_reasons(exchange, fake_bedrock, bedrock_spans):
-    expected = expectations(exchange)
-    replay(exchange, fake_bedrock)
-    reasons = bedrock_spans.one().attributes.get("gen_ai.response.finish_reasons")
-    assert tuple(reasons or ()) == expected.unparsed_finish_reasons
 
 
 def test_recordings_summary():

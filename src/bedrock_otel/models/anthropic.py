@@ -5,28 +5,39 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..telemetry import attributes as A
-from .base import AttributeMap, ModelCodec, Outcome, StreamDecoder, numeric_params, string_list
+from .base import Fields, ModelCodec, Outcome, StreamDecoder
 from .registry import register
 
-_PARAMS = {
-    A.GEN_AI_REQUEST_MAX_TOKENS: ("max_tokens", "max_tokens_to_sample"),
-    A.GEN_AI_REQUEST_TEMPERATURE: ("temperature",),
-    A.GEN_AI_REQUEST_TOP_P: ("top_p",),
-    A.GEN_AI_REQUEST_TOP_K: ("top_k",),
-}
-
-
-def _apply_usage(usage: Any, outcome: Outcome) -> None:
-    """Anthropic's usage block: cache tokens are reported apart from input_tokens."""
-    if not isinstance(usage, Mapping):
-        return
-    read, write = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
-    outcome.set_cache(read, write)
-    outcome.set_usage(usage.get("input_tokens"), usage.get("output_tokens"))
+# Every delta is content (text, tool input, thinking, citations) but ``signature_delta``, which only
+# seals a thinking block.
+_NOT_CONTENT_DELTAS = frozenset({"signature_delta"})
+_FRAMING = frozenset({"content_block_stop", "message_stop", "ping"})
 
 
 class AnthropicCodec(ModelCodec):
     family = "anthropic.claude"
+    title = "Anthropic Claude (Messages, legacy Text Completions)"
+    operations = ("chat", "text_completion")
+    params = {
+        A.GEN_AI_REQUEST_MAX_TOKENS: ("max_tokens", "max_tokens_to_sample"),
+        A.GEN_AI_REQUEST_TEMPERATURE: ("temperature",),
+        A.GEN_AI_REQUEST_TOP_P: ("top_p",),
+        A.GEN_AI_REQUEST_TOP_K: ("top_k",),
+    }
+    list_params = {A.GEN_AI_REQUEST_STOP_SEQUENCES: ("stop_sequences",)}
+    # Cache tokens are reported apart from input_tokens, as Outcome keeps them.
+    response_fields = Fields(
+        response_id=("id",),
+        response_model=("model",),
+        finish_reasons=("stop_reason",),
+        input_tokens=("usage.input_tokens",),
+        output_tokens=("usage.output_tokens",),
+        cache_read_tokens=("usage.cache_read_input_tokens",),
+        cache_write_tokens=("usage.cache_creation_input_tokens",),
+    )
+    stream_doc = ("events: `content_block_delta` (text, tool input, thinking) and `redacted_thinking` blocks "
+                  "are content; `message_start` id/model/usage, `message_delta` stop_reason/output_tokens; "
+                  "legacy `completion` chunks")
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         return "anthropic_version" in request
@@ -34,36 +45,29 @@ class AnthropicCodec(ModelCodec):
     def operation_name(self, request: Mapping[str, Any]) -> str:
         return "text_completion" if "prompt" in request and "messages" not in request else "chat"
 
-    def request_attributes(self, request: Mapping[str, Any]) -> AttributeMap:
-        attrs = numeric_params(request, _PARAMS)
-        stops = string_list(request.get("stop_sequences"))
-        if stops:
-            attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES] = stops
-        return attrs
-
-    def parse_response(self, body: Mapping[str, Any], outcome: Outcome) -> None:
-        if isinstance(body.get("id"), str):
-            outcome.response_id = body["id"]
-        if isinstance(body.get("model"), str):
-            outcome.response_model = body["model"]
-        outcome.add_finish_reason(body.get("stop_reason"))
-        _apply_usage(body.get("usage"), outcome)
-
     def stream_decoder(self) -> StreamDecoder:
-        return _AnthropicStream()
+        return _AnthropicStream(self.response_fields)
 
 
 class _AnthropicStream(StreamDecoder):
-    __slots__ = ()
+    __slots__ = ("_message_fields",)
+
+    def __init__(self, message_fields: Fields) -> None:
+        self._message_fields = message_fields  # message_start carries a response body's id/model/usage
 
     def feed(self, chunk: Mapping[str, Any], outcome: Outcome) -> bool:
         kind = chunk.get("type")
         if kind == "content_block_delta":
-            return True
+            delta = chunk.get("delta")
+            return not isinstance(delta, Mapping) or delta.get("type") not in _NOT_CONTENT_DELTAS
+        if kind == "content_block_start":
+            # Redacted thinking arrives whole here, with no deltas; it is generated content too.
+            block = chunk.get("content_block")
+            return isinstance(block, Mapping) and block.get("type") == "redacted_thinking"
         if kind == "message_start":
             message = chunk.get("message")
             if isinstance(message, Mapping):
-                self._message_start(message, outcome)
+                self._message_fields.apply(message, outcome)
         elif kind == "message_delta":
             delta = chunk.get("delta")
             if isinstance(delta, Mapping):
@@ -71,7 +75,7 @@ class _AnthropicStream(StreamDecoder):
             usage = chunk.get("usage")
             if isinstance(usage, Mapping):
                 outcome.set_usage(output_tokens=usage.get("output_tokens"))
-        elif kind in ("content_block_start", "content_block_stop", "message_stop", "ping"):
+        elif kind in _FRAMING:
             pass
         elif "completion" in chunk:  # legacy Text Completions stream
             outcome.add_finish_reason(chunk.get("stop_reason"))
@@ -79,14 +83,6 @@ class _AnthropicStream(StreamDecoder):
         else:
             outcome.unknown_events += 1
         return False
-
-    @staticmethod
-    def _message_start(message: Mapping[str, Any], outcome: Outcome) -> None:
-        if isinstance(message.get("id"), str):
-            outcome.response_id = message["id"]
-        if isinstance(message.get("model"), str):
-            outcome.response_model = message["model"]
-        _apply_usage(message.get("usage"), outcome)
 
 
 register(AnthropicCodec(), ["anthropic."])

@@ -7,9 +7,16 @@ add and to test on dictionaries alone.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union
+
+from ..telemetry import attributes as A
 
 AttributeMap = Dict[str, Any]
+Paths = Tuple[str, ...]
+Steps = Tuple[Tuple[str, bool], ...]  # a compiled path: (key, walk-the-list) per segment
+Compiled = Union[str, Steps]  # a plain top-level key stays a str: the common case, read with one lookup
 
 
 class Outcome:
@@ -25,6 +32,7 @@ class Outcome:
         "first_byte_latency_ms",
         "input_tokens",
         "output_count",
+        "output_kind",
         "output_tokens",
         "parse_errors",
         "reasoning_tokens",
@@ -53,6 +61,7 @@ class Outcome:
         self.first_byte_latency_ms: Optional[float] = None
         self.content_chunks = 0
         self.output_count: Optional[int] = None  # e.g. images generated, embeddings returned
+        self.output_kind: Optional[str] = None  # what output_count counts: "image" | "embedding"
         self.unknown_events = 0
         self.parse_errors: List[str] = []
 
@@ -111,11 +120,219 @@ class StreamDecoder:
         raise NotImplementedError
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _is_string_list(value: Any) -> bool:
+    return string_list(value) is not None
+
+
+def _present(value: Any) -> bool:
+    """An output item: a base64 image string, an embedding vector, or an artifact object."""
+    return isinstance(value, (str, list, Mapping))
+
+
+# Fields.apply reads the facts in this order, each with its own test of a usable value.
+_ACCEPT: Dict[str, Callable[[Any], bool]] = {
+    "response_id": _is_text,
+    "response_model": _is_text,
+    "finish_reasons": _is_text,
+    "input_tokens": _is_count,
+    "output_tokens": _is_count,
+    "cache_read_tokens": _is_count,
+    "cache_write_tokens": _is_count,
+    "reasoning_tokens": _is_count,
+    "outputs": _present,
+}
+_FACTS = tuple(_ACCEPT)
+
+
+@cache
+def _steps(path: str) -> Steps:
+    """``"choices[].delta.content"`` → ``(("choices", True), ("delta", False), ("content", False))``."""
+    return tuple((part[:-2], True) if part.endswith("[]") else (part, False) for part in path.split("."))
+
+
+def _walk(body: Any, steps: Steps) -> List[Any]:
+    current: List[Any] = [body]
+    for key, expand in steps:
+        found: List[Any] = []
+        for item in current:
+            if not isinstance(item, Mapping):
+                continue
+            value = item.get(key)
+            if value is None:
+                continue
+            if not expand:
+                found.append(value)
+            elif isinstance(value, list):
+                found.extend(v for v in value if v is not None)
+        if not found:
+            return found
+        current = found
+    return current
+
+
+def _compile(paths: Paths) -> Tuple[Compiled, ...]:
+    return tuple(path if "." not in path and not path.endswith("[]") else _steps(path) for path in paths)
+
+
+def _top(path: Compiled) -> str:
+    return path if isinstance(path, str) else path[0][0]
+
+
+def _found(body: Mapping[str, Any], compiled: Tuple[Compiled, ...], accept: Callable[[Any], bool]) -> List[Any]:
+    """The accepted values at the first compiled path that has any; paths whose top key is absent cost one lookup."""
+    for path in compiled:
+        if path.__class__ is str:
+            value = body.get(path)  # type: ignore[call-overload]
+            if value is not None and accept(value):
+                return [value]
+        elif path[0][0] in body:
+            values = [v for v in _walk(body, path) if accept(v)]  # type: ignore[arg-type]
+            if values:
+                return values
+    return []
+
+
+def path_values(body: Any, path: str) -> List[Any]:
+    """The non-null values at ``path`` in ``body`` (see :class:`Fields`); wrong types just yield nothing."""
+    return _walk(body, _steps(path))
+
+
+def first_values(body: Any, paths: Paths, accept: Callable[[Any], bool]) -> List[Any]:
+    """The accepted values at the first of ``paths`` that has any (alternatives, in order)."""
+    if not isinstance(body, Mapping):
+        return []
+    return _found(body, _compile(paths), accept)
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Where a family's JSON keeps each fact, so most codecs are declared rather than programmed.
+
+    Every fact lists dotted paths (``usage.prompt_tokens``; ``choices[].finish_reason`` walks each item
+    of a list). The first path that yields a usable value wins, which lets one codec read every shape
+    its family has had (legacy and chat bodies, plain and streamed). Token values found at one path are
+    summed (Titan reports one count per result). The same declarations render docs/families.md.
+    """
+
+    response_id: Paths = ()
+    response_model: Paths = ()
+    finish_reasons: Paths = ()
+    input_tokens: Paths = ()
+    output_tokens: Paths = ()
+    cache_read_tokens: Paths = ()
+    cache_write_tokens: Paths = ()
+    reasoning_tokens: Paths = ()
+    #: paths whose values are the generated outputs: their number is the image/embedding count
+    outputs: Paths = ()
+    output_kind: Optional[str] = None  # "image" | "embedding": what ``outputs`` counts
+    #: stream chunks: a non-empty value at one of these paths makes the chunk a content chunk
+    content: Paths = ()
+    #: top-level keys of recognised chunks that carry none of the facts above (framing events)
+    known: Paths = ()
+    _keys: FrozenSet[str] = field(init=False, repr=False, compare=False, default=frozenset())
+    _plan: Tuple[Tuple[str, Tuple[Compiled, ...]], ...] = field(init=False, repr=False, compare=False, default=())
+    _content: Tuple[Compiled, ...] = field(init=False, repr=False, compare=False, default=())
+
+    def __post_init__(self) -> None:
+        # Compiled once: streams apply these to every chunk, so the per-chunk work must stay small.
+        plan = tuple((fact, _compile(getattr(self, fact))) for fact in _FACTS if getattr(self, fact))
+        content = _compile(self.content)
+        keys = {_top(path) for _, compiled in plan for path in compiled} | {_top(path) for path in content}
+        object.__setattr__(self, "_plan", plan)
+        object.__setattr__(self, "_content", content)
+        object.__setattr__(self, "_keys", frozenset(keys) | frozenset(self.known))
+
+    @property
+    def top_keys(self) -> FrozenSet[str]:
+        """Top-level keys that mark a chunk as one of this family's (others are unknown events)."""
+        return self._keys
+
+    def apply(self, body: Mapping[str, Any], outcome: Outcome) -> None:
+        """Copy every declared fact found in ``body`` (a response body or one stream chunk) to ``outcome``."""
+        tokens: Dict[str, int] = {}
+        for fact, compiled in self._plan:
+            values = _found(body, compiled, _ACCEPT[fact])
+            if not values:
+                continue
+            if fact == "finish_reasons":
+                for reason in values:
+                    outcome.add_finish_reason(reason)
+            elif fact == "outputs":
+                outcome.output_count = len(values)
+                outcome.output_kind = self.output_kind
+            elif fact in ("response_id", "response_model"):
+                setattr(outcome, fact, values[0])
+            else:
+                tokens[fact] = sum(values)
+        if tokens:
+            outcome.set_cache(tokens.get("cache_read_tokens"), tokens.get("cache_write_tokens"))
+            outcome.set_usage(tokens.get("input_tokens"), tokens.get("output_tokens"))
+            if "reasoning_tokens" in tokens:
+                outcome.reasoning_tokens = tokens["reasoning_tokens"]
+
+    def has_content(self, chunk: Mapping[str, Any]) -> bool:
+        """Whether a stream chunk carried generated content (only those count as chunks for TTFT)."""
+        return bool(_found(chunk, self._content, bool))
+
+
+class FieldStreamDecoder(StreamDecoder):
+    """Reads each stream chunk through a family's declared :class:`Fields` (running totals: last wins)."""
+
+    __slots__ = ("_fields", "_keys")
+
+    def __init__(self, fields: Fields) -> None:
+        self._fields = fields
+        self._keys = fields.top_keys
+
+    def feed(self, chunk: Mapping[str, Any], outcome: Outcome) -> bool:
+        if self._keys.isdisjoint(chunk):
+            if INVOCATION_METRICS not in chunk:
+                outcome.unknown_events += 1
+            return False
+        self._fields.apply(chunk, outcome)
+        return self._fields.has_content(chunk)
+
+
 class ModelCodec:
-    """One model family's InvokeModel body formats. Subclass and register in :mod:`.registry`."""
+    """One model family's InvokeModel body formats. Subclass and register in :mod:`.registry`.
+
+    Most families only declare class attributes: request ``params`` and ``list_params`` (GenAI
+    attribute → body paths), ``response_fields`` and ``stream_fields`` (:class:`Fields`). The default
+    methods read those, and :mod:`.catalog` renders them, so the docs list exactly what is parsed.
+    Families whose streams are typed event sequences (Claude) override :meth:`stream_decoder`.
+    """
 
     #: stable family name, e.g. ``"anthropic.claude"``; recorded as ``bedrock_otel.model.family``
     family: str = "unknown"
+    #: human name for the docs table
+    title: str = ""
+    #: every GenAI operation :meth:`operation_name` can return (the first is the default)
+    operations: Tuple[str, ...] = ("chat",)
+    #: ``gen_ai.output.type`` for every request (``"image"`` for image generators)
+    output_type: Optional[str] = None
+    #: numeric request parameters: GenAI attribute → body paths
+    params: Mapping[str, Paths] = {}
+    #: string-list request parameters (stop sequences, encoding formats): GenAI attribute → body paths
+    list_params: Mapping[str, Paths] = {}
+    response_fields: Fields = Fields()
+    #: None: a stream's usage comes from Bedrock's invocation metrics only
+    stream_fields: Optional[Fields] = None
+    #: whether Bedrock offers InvokeModelWithResponseStream for the family at all
+    streaming: bool = True
+    #: docs: what a hand-written stream decoder reads (when ``stream_fields`` cannot say it)
+    stream_doc: str = ""
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         """Whether a request body is unmistakably this family's (for ids that name no model)."""
@@ -123,18 +340,49 @@ class ModelCodec:
 
     def operation_name(self, request: Mapping[str, Any]) -> str:
         """GenAI operation for this request (chat, text_completion, embeddings, generate_content)."""
-        return "chat"
+        return self.operations[0]
 
     def request_attributes(self, request: Mapping[str, Any]) -> AttributeMap:
         """Request parameters as GenAI attributes (max_tokens, temperature, …)."""
-        return {}
+        attrs: AttributeMap = {}
+        for attribute, paths in self.params.items():
+            found = first_values(request, paths, _is_number)
+            if found:
+                attrs[attribute] = found[0]
+        for attribute, paths in self.list_params.items():
+            found = first_values(request, paths, _is_string_list)
+            if found:
+                attrs[attribute] = string_list(found[0])
+        if self.output_type:
+            attrs[A.GEN_AI_OUTPUT_TYPE] = self.output_type
+        return attrs
 
     def parse_response(self, body: Mapping[str, Any], outcome: Outcome) -> None:
         """Fill ``outcome`` from a complete InvokeModel response body."""
+        self.response_fields.apply(body, outcome)
 
     def stream_decoder(self) -> StreamDecoder:
-        """A fresh decoder for one InvokeModelWithResponseStream call."""
-        return _ContentOnlyDecoder()
+        """A fresh decoder for one InvokeModelWithResponseStream call.
+
+        Families Bedrock does not stream (images, embeddings) read any chunk as a whole body.
+        """
+        fields = self.stream_fields if self.streaming else self.stream_fields or self.response_fields
+        return _ContentOnlyDecoder() if fields is None else FieldStreamDecoder(fields)
+
+
+class EmbeddingsCodec(ModelCodec):
+    """Base for embedding models: operation ``embeddings``; Bedrock does not stream them."""
+
+    operations = ("embeddings",)
+    streaming = False
+
+
+class ImageCodec(ModelCodec):
+    """Base for image generators: ``generate_content`` with ``gen_ai.output.type=image``; never streamed."""
+
+    operations = ("generate_content",)
+    output_type = A.OUTPUT_TYPE_IMAGE
+    streaming = False
 
 
 class _ContentOnlyDecoder(StreamDecoder):
@@ -144,12 +392,8 @@ class _ContentOnlyDecoder(StreamDecoder):
         return True
 
 
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+#: key of Bedrock's own accounting in the last InvokeModelWithResponseStream chunk
+INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
 
 
 def pick(mapping: Mapping[str, Any], *keys: str) -> Any:

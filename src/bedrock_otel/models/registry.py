@@ -52,7 +52,27 @@ def registered() -> Dict[str, ModelCodec]:
 
 
 def _load_builtin_families() -> None:
-    from . import amazon_nova, amazon_titan, anthropic  # noqa: F401  (modules register themselves)
+    # Modules register themselves. Their claims() are disjoint, so body sniffing does not depend on order.
+    from . import (  # noqa: F401
+        ai21_jamba,
+        amazon_nova,
+        amazon_nova_canvas,
+        amazon_nova_embed,
+        amazon_titan,
+        amazon_titan_embed,
+        amazon_titan_image,
+        anthropic,
+        cohere_command,
+        cohere_command_r,
+        cohere_embed,
+        deepseek,
+        meta_llama,
+        mistral,
+        openai_gpt_oss,
+        qwen,
+        stability,
+        writer_palmyra,
+    )
 
 
 _load_builtin_families()

@@ -20,6 +20,10 @@ GEN_AI_REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
 GEN_AI_REQUEST_SEED = "gen_ai.request.seed"
 GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
 GEN_AI_REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+GEN_AI_REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_ENCODING_FORMATS = "gen_ai.request.encoding_formats"
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
 GEN_AI_RESPONSE_ID = "gen_ai.response.id"
 GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
 GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
@@ -54,6 +58,12 @@ STREAM_EVENT_COUNT = "bedrock_otel.stream.events"
 STREAM_UNKNOWN_EVENTS = "bedrock_otel.stream.unknown_events"
 BODY_END_STATE = "bedrock_otel.body.end_state"
 USAGE_SOURCE = "bedrock_otel.usage.source"
+# How many outputs a generation returned (the conventions only name the requested choice count)
+RESPONSE_IMAGE_COUNT = "bedrock_otel.response.image.count"
+RESPONSE_EMBEDDING_COUNT = "bedrock_otel.response.embedding.count"
+OUTPUT_COUNT = {"image": RESPONSE_IMAGE_COUNT, "embedding": RESPONSE_EMBEDDING_COUNT}  # by Outcome.output_kind
+
+OUTPUT_TYPE_IMAGE = "image"  # gen_ai.output.type value
 
 PROVIDER = "aws.bedrock"
 RPC_SYSTEM_AWS = "aws-api"

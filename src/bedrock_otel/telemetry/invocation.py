@@ -130,6 +130,9 @@ class Invocation:
             attrs[A.SERVER_LATENCY] = outcome.server_latency_ms / 1000.0
         if outcome.first_byte_latency_ms is not None:
             attrs[A.SERVER_FIRST_BYTE_LATENCY] = outcome.first_byte_latency_ms / 1000.0
+        count_attribute = A.OUTPUT_COUNT.get(outcome.output_kind or "")
+        if count_attribute is not None and outcome.output_count is not None:
+            attrs[count_attribute] = outcome.output_count
         if outcome.unknown_events:
             attrs[A.STREAM_UNKNOWN_EVENTS] = outcome.unknown_events
         if outcome.parse_errors:

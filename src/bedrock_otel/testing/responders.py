@@ -27,6 +27,14 @@ Deterministic rules (documented so tests can rely on them):
   ``cacheReadInputTokens = 0``; later ones report ``cacheReadInputTokens = P`` and
   ``cacheWriteInputTokens = 0``. Like Bedrock, ``inputTokens`` then counts only the uncached words
   (``N - P``, which may be 0) and ``totalTokens = input + output + cacheRead + cacheWrite``.
+* **Images and embeddings** (Nova Canvas, Titan Image, Stability; Titan, Nova and Cohere embeddings):
+  no text and 0 output tokens; as many images as the request asks for (``numberOfImages``,
+  ``samples``; default 1) or one vector per input text, of the requested size or the model's default.
+  Every image is :data:`FAKE_IMAGE_BASE64`. Bedrock does not stream these models; the fake streams the
+  whole body as one chunk so that clients and codecs can still be exercised.
+* **Finish reasons** use each family's vocabulary: ``end_turn``/``max_tokens`` become ``stop``/``length``
+  (Llama, Mistral, chat-completions families), ``COMPLETE``/``MAX_TOKENS`` (Cohere), ``FINISH``/``LENGTH``
+  (Titan).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
     "ANTHROPIC",
+    "FAKE_IMAGE_BASE64",
     "FAMILIES",
     "NOVA",
     "REGION_PREFIXES",
@@ -150,6 +159,10 @@ class Prompt:
     tool_names: Tuple[str, ...] = ()
     cached_prefix_words: Optional[int] = None  # None: the request has no cache point
     cache_key: Optional[str] = None  # hash of the cached prefix content
+    output: str = "text"  # "text" | "image" | "embedding": what the request asks the model to produce
+    output_count: int = 1  # images asked for, or texts to embed (one vector each)
+    dimensions: Optional[int] = None  # requested embedding size (None: the model's default)
+    variant: str = ""  # which of its family's body shapes the request used, e.g. "prompt" or "chat"
 
     @property
     def input_words(self) -> int:
@@ -187,6 +200,10 @@ class FakeReply:
     tool_call: Optional[ToolCall] = None
     cache_read_input_tokens: Optional[int] = None  # None: no cache point in the request
     cache_write_input_tokens: Optional[int] = None
+    output: str = "text"  # copied from the Prompt: families render images/vectors instead of text
+    output_count: int = 1
+    dimensions: Optional[int] = None
+    variant: str = ""
 
     @property
     def pieces(self) -> List[str]:
@@ -254,7 +271,7 @@ def compute_reply(prompt: Prompt, cache: Optional[PromptCache] = None, cache_sco
     ``cache`` (shared per server) decides read vs write for cache points; without it the request is
     treated as the first one with its prefix (cache write).
     """
-    words = reply_text(prompt.last_user_text).split()
+    words = reply_text(prompt.last_user_text).split() if prompt.output == "text" else []
     stop_reason = "end_turn"
     tool_call: Optional[ToolCall] = None
     if prompt.max_tokens is not None and len(words) > prompt.max_tokens:
@@ -284,6 +301,10 @@ def compute_reply(prompt: Prompt, cache: Optional[PromptCache] = None, cache_sco
         tool_call=tool_call,
         cache_read_input_tokens=cache_read,
         cache_write_input_tokens=cache_write,
+        output=prompt.output,
+        output_count=prompt.output_count,
+        dimensions=prompt.dimensions,
+        variant=prompt.variant,
     )
 
 
@@ -495,7 +516,9 @@ class ModelFamily:
     """How one model family's InvokeModel bodies look; add a family by registering one of these.
 
     ``stream_chunks`` returns the decoded model chunks of InvokeModelWithResponseStream; the server adds
-    ``amazon-bedrock-invocationMetrics`` to the last one (it knows the latencies).
+    ``amazon-bedrock-invocationMetrics`` to the last one (it knows the latencies). ``streaming`` is False
+    for families Bedrock refuses to stream (images, embeddings); their ``stream_chunks`` is the body as
+    one chunk.
     """
 
     name: str
@@ -503,6 +526,7 @@ class ModelFamily:
     parse_invoke: Callable[[JsonDict], Prompt]
     invoke_body: Callable[[FakeReply, ModelRef], JsonDict]
     stream_chunks: Callable[[FakeReply, ModelRef], List[JsonDict]]
+    streaming: bool = True
 
 
 # Anthropic Messages API ---------------------------------------------------------------------------
@@ -660,6 +684,318 @@ def _titan_chunks(reply: FakeReply, ref: ModelRef) -> List[JsonDict]:
     return chunks
 
 
+BodyRenderer = Callable[[FakeReply, ModelRef], JsonDict]
+ChunkRenderer = Callable[[FakeReply, ModelRef], List[JsonDict]]
+
+# Shared pieces of the partner-model families ---------------------------------------------------------
+
+_STOP_LENGTH_REASONS = {"end_turn": "stop", "max_tokens": "length", "stop_sequence": "stop", "tool_use": "tool_calls"}
+_COHERE_REASONS = {"end_turn": "COMPLETE", "max_tokens": "MAX_TOKENS", "stop_sequence": "STOP_SEQUENCE"}
+
+# A valid 1x1 PNG: what every fake image generator returns, base64-encoded as Bedrock returns images.
+FAKE_IMAGE_BASE64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def _stop_length(stop_reason: str) -> str:
+    """Converse vocabulary -> ``stop``/``length`` (Llama, Mistral, DeepSeek, chat-completions families)."""
+    return _STOP_LENGTH_REASONS.get(stop_reason, stop_reason)
+
+
+def _cohere_reason(stop_reason: str) -> str:
+    return _COHERE_REASONS.get(stop_reason, stop_reason)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _parse_prompt(body: JsonDict, *max_keys: str) -> Prompt:
+    """A single-``prompt`` request (Llama, Mistral legacy, Cohere Command, DeepSeek-R1)."""
+    text = _text(body.get("prompt"))
+    return Prompt(texts=(text,), last_user_text=text, max_tokens=_first_int(body, *max_keys), variant="prompt")
+
+
+def _last_piece_flags(reply: FakeReply) -> List[Tuple[str, bool]]:
+    """Stream pieces with an is-last flag (at least one, empty, when the reply has no text)."""
+    pieces = reply.pieces or [""]
+    return [(piece, index == len(pieces) - 1) for index, piece in enumerate(pieces)]
+
+
+def _whole_body_chunk(body: BodyRenderer) -> ChunkRenderer:
+    """Stream renderer for families Bedrock does not stream: the body as one chunk (see module docs)."""
+    return lambda reply, ref: [body(reply, ref)]
+
+
+def _vector(dimensions: int, index: int, integral: bool = False) -> List[Any]:
+    """A deterministic embedding vector; ``integral`` for int8/binary embedding types."""
+    if integral:
+        return [(i * 7 + index) % 127 for i in range(dimensions)]
+    return [round(((i * 37 + index * 11) % 200) / 100.0 - 1.0, 2) for i in range(dimensions)]
+
+
+def _hex_id(prefix: str = "") -> str:
+    return prefix + uuid.uuid4().hex[:24]
+
+
+# Meta Llama ------------------------------------------------------------------------------------------
+
+
+def _llama_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    return {
+        "generation": reply.text,
+        "prompt_token_count": reply.input_tokens,
+        "generation_token_count": reply.output_tokens,
+        "stop_reason": _stop_length(reply.stop_reason),
+    }
+
+
+def _llama_chunks(reply: FakeReply, ref: ModelRef) -> List[JsonDict]:
+    """Like Bedrock: prompt tokens on the first chunk only, running generation count, reason on the last."""
+    return [
+        {
+            "generation": piece,
+            "prompt_token_count": reply.input_tokens if index == 0 else None,
+            "generation_token_count": reply.output_tokens if last else index + 1,
+            "stop_reason": _stop_length(reply.stop_reason) if last else None,
+        }
+        for index, (piece, last) in enumerate(_last_piece_flags(reply))
+    ]
+
+
+# OpenAI chat-completions shape (gpt-oss, Qwen, Jamba, Writer, DeepSeek chat) and its Mistral variant ---
+
+
+def _parse_chat_completions(body: JsonDict) -> Prompt:
+    """``messages`` (chat) or a bare ``prompt`` (text completion)."""
+    max_keys = ("max_tokens", "max_completion_tokens", "max_new_tokens")
+    if "messages" not in body:
+        return _parse_prompt(body, *max_keys)
+    prompt = _messages_prompt(body.get("messages"), None, _first_int(body, *max_keys))
+    return dataclasses.replace(prompt, variant="chat")
+
+
+def _openai_usage(reply: FakeReply) -> JsonDict:
+    return {
+        "prompt_tokens": reply.input_tokens,
+        "completion_tokens": reply.output_tokens,
+        "total_tokens": reply.input_tokens + reply.output_tokens,
+    }
+
+
+def _chat_completions_family(
+    name: str, prefixes: Tuple[str, ...], prompt_reason_key: str = "finish_reason", with_usage: bool = True
+) -> ModelFamily:
+    """A chat-completions family: OpenAI bodies for ``messages``; ``choices[].text`` for a ``prompt``.
+
+    ``prompt_reason_key`` is ``stop_reason`` for DeepSeek-R1, whose prompt-style bodies carry no usage.
+    """
+
+    def body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+        reason = _stop_length(reply.stop_reason)
+        if reply.variant == "prompt":
+            result: JsonDict = {"choices": [{"index": 0, "text": reply.text, prompt_reason_key: reason}]}
+        else:
+            message = {"role": "assistant", "content": reply.text}
+            result = {
+                "id": _hex_id("chatcmpl-"),
+                "object": "chat.completion",
+                "model": ref.base_id,
+                "choices": [{"index": 0, "message": message, "finish_reason": reason}],
+            }
+        if with_usage:
+            result["usage"] = _openai_usage(reply)
+        return result
+
+    def chunks(reply: FakeReply, ref: ModelRef) -> List[JsonDict]:
+        reason = _stop_length(reply.stop_reason)
+        if reply.variant == "prompt":
+            return [
+                {"choices": [{"index": 0, "text": piece, prompt_reason_key: reason if last else None}]}
+                for piece, last in _last_piece_flags(reply)
+            ]
+        head = {"id": _hex_id("chatcmpl-"), "object": "chat.completion.chunk", "model": ref.base_id}
+        role = {"role": "assistant", "content": ""}  # the opening chunk carries no content
+        out = [{**head, "choices": [{"index": 0, "delta": role, "finish_reason": None}]}]
+        out += [
+            {**head, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            for piece in reply.pieces
+        ]
+        last: JsonDict = {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
+        if with_usage:
+            last["usage"] = _openai_usage(reply)
+        return [*out, last]
+
+    return _family(name, prefixes, _parse_chat_completions, body, chunks)
+
+
+def _mistral_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    """Legacy ``outputs[]`` for a ``prompt``; chat ``choices[].message`` with ``stop_reason`` for ``messages``."""
+    reason = _stop_length(reply.stop_reason)
+    if reply.variant == "prompt":
+        return {"outputs": [{"text": reply.text, "stop_reason": reason}]}
+    message = {"role": "assistant", "content": reply.text, "tool_calls": None}
+    return {"choices": [{"index": 0, "message": message, "stop_reason": reason}]}
+
+
+def _mistral_chunks(reply: FakeReply, ref: ModelRef) -> List[JsonDict]:
+    reason = _stop_length(reply.stop_reason)
+    chunks: List[JsonDict] = []
+    for piece, last in _last_piece_flags(reply):
+        if reply.variant == "prompt":
+            chunks.append({"outputs": [{"text": piece, "stop_reason": reason if last else None}]})
+        else:
+            message = {"role": "assistant", "content": piece}
+            chunks.append({"choices": [{"index": 0, "message": message, "stop_reason": reason if last else None}]})
+    return chunks
+
+
+# Cohere ------------------------------------------------------------------------------------------------
+
+
+def _cohere_command_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    generation = {"id": str(uuid.uuid4()), "text": reply.text, "finish_reason": _cohere_reason(reply.stop_reason)}
+    return {"id": str(uuid.uuid4()), "generations": [generation]}
+
+
+def _cohere_command_chunks(reply: FakeReply, ref: ModelRef) -> List[JsonDict]:
+    chunks: List[JsonDict] = [{"text": piece, "is_finished": False} for piece in reply.pieces]
+    reason = _cohere_reason(reply.stop_reason)
+    chunks.append({"is_finished": True, "finish_reason": reason, "response": _cohere_command_body(reply, ref)})
+    return chunks
+
+
+def _parse_cohere_chat(body: JsonDict) -> Prompt:
+    """Command R: ``preamble`` + USER turns of ``chat_history`` + ``message`` (the last user text)."""
+    texts = [_text(body.get("preamble"))] if isinstance(body.get("preamble"), str) else []
+    history = body.get("chat_history")
+    if isinstance(history, list):
+        texts += [_text(t.get("message")) for t in history if isinstance(t, dict) and t.get("role") == "USER"]
+    message = _text(body.get("message"))
+    texts.append(message)
+    return Prompt(texts=tuple(texts), last_user_text=message, max_tokens=_first_int(body, "max_tokens"))
+
+
+def _cohere_chat_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    return {
+        "response_id": str(uuid.uuid4()),
+        "text": reply.text,
+        "generation_id": str(uuid.uuid4()),
+        "finish_reason": _cohere_reason(reply.stop_reason),
+    }
+
+
+def _cohere_chat_chunks(reply: FakeReply, ref: ModelRef) -> List[JsonDict]:
+    response = _cohere_chat_body(reply, ref)
+    chunks: List[JsonDict] = [
+        {"is_finished": False, "event_type": "stream-start", "generation_id": response["generation_id"]}
+    ]
+    chunks += [{"is_finished": False, "event_type": "text-generation", "text": piece} for piece in reply.pieces]
+    chunks.append({"is_finished": True, "event_type": "stream-end", "response": response,
+                   "finish_reason": response["finish_reason"]})
+    return chunks
+
+
+def _parse_cohere_embed(body: JsonDict) -> Prompt:
+    texts = body.get("texts")
+    texts = [t for t in texts if isinstance(t, str)] if isinstance(texts, list) else []
+    types = body.get("embedding_types")
+    variant = ",".join(t for t in types if isinstance(t, str)) if isinstance(types, list) else ""
+    return Prompt(texts=tuple(texts), last_user_text=texts[-1] if texts else "", output="embedding",
+                  output_count=max(len(texts), 1), dimensions=_first_int(body, "output_dimension"), variant=variant)
+
+
+def _cohere_embed_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    """A list of vectors, or with ``embedding_types`` an object of such lists by type."""
+    size = reply.dimensions or 1024
+    if reply.variant:
+        by_type = {
+            kind: [_vector(size, i, integral=kind != "float") for i in range(reply.output_count)]
+            for kind in reply.variant.split(",")
+        }
+        return {"id": str(uuid.uuid4()), "embeddings": by_type, "response_type": "embeddings_by_type"}
+    vectors = [_vector(size, i) for i in range(reply.output_count)]
+    return {"id": str(uuid.uuid4()), "embeddings": vectors, "response_type": "embeddings_floats"}
+
+
+# Amazon embeddings -------------------------------------------------------------------------------------
+
+
+def _parse_titan_embed(body: JsonDict) -> Prompt:
+    text = _text(body.get("inputText"))
+    dimensions = _first_int(body, "dimensions")
+    if dimensions is None:
+        dimensions = _first_int(body.get("embeddingConfig"), "outputEmbeddingLength")
+    types = body.get("embeddingTypes")
+    variant = ",".join(t for t in types if isinstance(t, str)) if isinstance(types, list) else ""
+    return Prompt(texts=(text,), last_user_text=text, output="embedding", dimensions=dimensions, variant=variant)
+
+
+def _titan_embed_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    default = 1536 if ref.base_id.startswith(("amazon.titan-embed-text-v1", "amazon.titan-embed-g1")) else 1024
+    vector = _vector(reply.dimensions or default, 0)
+    body: JsonDict = {"embedding": vector, "inputTextTokenCount": reply.input_tokens}
+    if reply.variant:  # v2 with embeddingTypes
+        body["embeddingsByType"] = {kind: _vector(len(vector), 0, kind != "float") for kind in reply.variant.split(",")}
+    return body
+
+
+def _parse_nova_embed(body: JsonDict) -> Prompt:
+    params = body.get("singleEmbeddingParams")
+    params = params if isinstance(params, dict) else {}
+    text_block = params.get("text")
+    text = _text(text_block.get("value")) if isinstance(text_block, dict) else ""
+    return Prompt(texts=(text,), last_user_text=text, output="embedding",
+                  dimensions=_first_int(params, "embeddingDimension"))
+
+
+def _nova_embed_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    return {"embeddings": [{"embeddingType": "TEXT", "embedding": _vector(reply.dimensions or 3072, 0)}]}
+
+
+# Image generators ----------------------------------------------------------------------------------------
+
+
+def _parse_amazon_image(body: JsonDict) -> Prompt:
+    """Nova Canvas / Titan Image: the ``text`` of whichever ``*Params`` object the task uses."""
+    texts = [
+        value["text"]
+        for key, value in body.items()
+        if key.endswith("Params") and isinstance(value, dict) and isinstance(value.get("text"), str)
+    ]
+    count = _first_int(body.get("imageGenerationConfig"), "numberOfImages")
+    return Prompt(texts=tuple(texts), last_user_text=" ".join(texts), output="image", output_count=count or 1)
+
+
+def _nova_canvas_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    return {"images": [FAKE_IMAGE_BASE64] * reply.output_count}
+
+
+def _titan_image_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    return {"images": [FAKE_IMAGE_BASE64] * reply.output_count, "error": None}
+
+
+def _parse_stability(body: JsonDict) -> Prompt:
+    """``prompt`` (SD3.x, Stable Image) or SDXL's ``text_prompts[].text`` with ``samples``."""
+    prompts = body.get("text_prompts")
+    if isinstance(prompts, list):
+        texts = [p["text"] for p in prompts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        count = _first_int(body, "samples") or 1
+        return Prompt(texts=tuple(texts), last_user_text=" ".join(texts), output="image", output_count=count,
+                      variant="sdxl")
+    text = _text(body.get("prompt"))
+    return Prompt(texts=(text,), last_user_text=text, output="image")
+
+
+def _stability_body(reply: FakeReply, ref: ModelRef) -> JsonDict:
+    seeds = [1000 + i for i in range(reply.output_count)]
+    if reply.variant == "sdxl":
+        artifacts = [{"seed": seed, "base64": FAKE_IMAGE_BASE64, "finishReason": "SUCCESS"} for seed in seeds]
+        return {"result": "success", "artifacts": artifacts}
+    return {"seeds": seeds, "finish_reasons": [None] * len(seeds), "images": [FAKE_IMAGE_BASE64] * len(seeds)}
+
+
 # Unknown family: a generic body so clients of not-yet-supported models still work -----------------
 
 
@@ -717,6 +1053,55 @@ TITAN_TEXT = ModelFamily(
     invoke_body=_titan_body,
     stream_chunks=_titan_chunks,
 )
+def _family(
+    name: str,
+    prefixes: Tuple[str, ...],
+    parse: Callable[[JsonDict], Prompt],
+    body: BodyRenderer,
+    chunks: Optional[ChunkRenderer] = None,
+) -> ModelFamily:
+    """A family matched by base-id prefixes; without ``chunks`` one Bedrock does not stream (images, embeddings)."""
+    return ModelFamily(
+        name=name,
+        matches=lambda base: base.startswith(prefixes),
+        parse_invoke=parse,
+        invoke_body=body,
+        stream_chunks=chunks or _whole_body_chunk(body),
+        streaming=chunks is not None,
+    )
+
+
+NOVA_CANVAS = _family("amazon.nova-canvas", ("amazon.nova-canvas",), _parse_amazon_image, _nova_canvas_body)
+NOVA_EMBED = _family(
+    "amazon.nova-embed",
+    ("amazon.nova-2-multimodal-embeddings", "amazon.nova-multimodal-embeddings"),
+    _parse_nova_embed,
+    _nova_embed_body,
+)
+TITAN_EMBED = _family("amazon.titan-embed", ("amazon.titan-embed-",), _parse_titan_embed, _titan_embed_body)
+TITAN_IMAGE = _family("amazon.titan-image", ("amazon.titan-image-generator",), _parse_amazon_image, _titan_image_body)
+STABILITY = _family("stability", ("stability.",), _parse_stability, _stability_body)
+COHERE_EMBED = _family("cohere.embed", ("cohere.embed",), _parse_cohere_embed, _cohere_embed_body)
+LLAMA = _family(
+    "meta.llama", ("meta.llama",), lambda body: _parse_prompt(body, "max_gen_len"), _llama_body, _llama_chunks
+)
+MISTRAL = _family("mistral", ("mistral.",), _parse_chat_completions, _mistral_body, _mistral_chunks)
+COHERE_COMMAND = _family(  # after COHERE_COMMAND_R in FAMILIES, which claims "cohere.command-r" first
+    "cohere.command",
+    ("cohere.command",),
+    lambda body: _parse_prompt(body, "max_tokens"),
+    _cohere_command_body,
+    _cohere_command_chunks,
+)
+COHERE_COMMAND_R = _family(
+    "cohere.command-r", ("cohere.command-r",), _parse_cohere_chat, _cohere_chat_body, _cohere_chat_chunks
+)
+JAMBA = _chat_completions_family("ai21.jamba", ("ai21.jamba",))
+DEEPSEEK = _chat_completions_family("deepseek", ("deepseek.",), prompt_reason_key="stop_reason", with_usage=False)
+GPT_OSS = _chat_completions_family("openai.gpt-oss", ("openai.",))
+QWEN = _chat_completions_family("qwen", ("qwen.",))
+WRITER = _chat_completions_family("writer.palmyra", ("writer.",))
+
 UNKNOWN = ModelFamily(
     name="unknown",
     matches=lambda base: False,
@@ -725,8 +1110,12 @@ UNKNOWN = ModelFamily(
     stream_chunks=_generic_chunks,
 )
 
-# Checked in order; the first family whose ``matches`` accepts the base id wins.
-FAMILIES: List[ModelFamily] = [ANTHROPIC, NOVA, TITAN_TEXT]
+# Checked in order; the first family whose ``matches`` accepts the base id wins (so Nova Canvas and Nova
+# embeddings come before the other ``amazon.nova-`` models, Command R before Command).
+FAMILIES: List[ModelFamily] = [
+    ANTHROPIC, NOVA_CANVAS, NOVA_EMBED, NOVA, TITAN_TEXT, TITAN_EMBED, TITAN_IMAGE, LLAMA, MISTRAL,
+    COHERE_COMMAND_R, COHERE_COMMAND, COHERE_EMBED, JAMBA, DEEPSEEK, GPT_OSS, QWEN, WRITER, STABILITY,
+]
 _FAMILIES_LOCK = threading.Lock()
 
 
