@@ -540,6 +540,44 @@ def test_stream_unknown_family(client: Any) -> None:
     assert_metrics_only_last(chunks, expected)
 
 
+def test_stream_llama_keys_and_running_counts(client: Any) -> None:
+    model, body = "meta.llama3-8b-instruct-v1:0", {"prompt": "one two three", "max_gen_len": 50}
+    chunks = chunks_of(client.invoke_model_with_response_stream(modelId=model, body=json.dumps(body)))
+    expected = invoke_reply(model, body)
+    assert "".join(c["generation"] for c in chunks) == expected.text
+    assert [c["prompt_token_count"] for c in chunks] == [3] + [None] * (len(chunks) - 1)
+    assert chunks[-1]["generation_token_count"] == expected.output_tokens
+    assert [c["stop_reason"] for c in chunks] == [None] * (len(chunks) - 1) + ["stop"]
+    assert_metrics_only_last(chunks, expected)
+
+
+def test_chat_completions_family_body_and_stream(client: Any) -> None:
+    model = "openai.gpt-oss-20b-1:0"
+    body = {"messages": [{"role": "user", "content": "hello there"}], "max_completion_tokens": 3}
+    result = json.loads(client.invoke_model(modelId=model, body=json.dumps(body))["body"].read())
+    assert result["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "Fake Bedrock reply"},
+                                  "finish_reason": "length"}]
+    assert result["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
+    chunks = chunks_of(client.invoke_model_with_response_stream(modelId=model, body=json.dumps(body)))
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "Fake Bedrock reply"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+
+
+def test_image_family_has_no_text_and_streams_one_chunk(client: Any) -> None:
+    model = "amazon.nova-canvas-v1:0"
+    body = {"taskType": "TEXT_IMAGE", "textToImageParams": {"text": "a red fox"},
+            "imageGenerationConfig": {"numberOfImages": 3}}
+    response = client.invoke_model(modelId=model, body=json.dumps(body))
+    assert json.loads(response["body"].read()) == {"images": [responders.FAKE_IMAGE_BASE64] * 3}
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    assert (headers["x-amzn-bedrock-input-token-count"], headers["x-amzn-bedrock-output-token-count"]) == ("3", "0")
+    assert not responders.family_named("amazon.nova-canvas").streaming  # Bedrock refuses; the fake sends the body
+    (chunk,) = chunks_of(client.invoke_model_with_response_stream(modelId=model, body=json.dumps(body)))
+    assert chunk["images"] == [responders.FAKE_IMAGE_BASE64] * 3
+    assert chunk["amazon-bedrock-invocationMetrics"]["outputTokenCount"] == 0
+
+
 # --------------------------------------------------------------------------------------------------
 # CountTokens, validation, errors
 # --------------------------------------------------------------------------------------------------

@@ -193,12 +193,12 @@ def _top(path: Compiled) -> str:
 def _found(body: Mapping[str, Any], compiled: Tuple[Compiled, ...], accept: Callable[[Any], bool]) -> List[Any]:
     """The accepted values at the first compiled path that has any; paths whose top key is absent cost one lookup."""
     for path in compiled:
-        if path.__class__ is str:
-            value = body.get(path)  # type: ignore[call-overload]
+        if isinstance(path, str):
+            value = body.get(path)
             if value is not None and accept(value):
                 return [value]
         elif path[0][0] in body:
-            values = [v for v in _walk(body, path) if accept(v)]  # type: ignore[arg-type]
+            values = [v for v in _walk(body, path) if accept(v)]
             if values:
                 return values
     return []

@@ -1,0 +1,41 @@
+"""Amazon Nova Canvas image generation, and the request/response schema it shares with Titan Image.
+
+Requests name a ``taskType`` (``TEXT_IMAGE``, ``INPAINTING``, …) with its params and an
+``imageGenerationConfig`` (``numberOfImages``, ``seed``, size, ``cfgScale``); responses are
+``{"images": [base64, …]}``. Only the image count reaches telemetry, never the base64.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..telemetry import attributes as A
+from .base import Fields, ImageCodec
+from .registry import register
+
+_TASKS = frozenset({
+    "TEXT_IMAGE", "INPAINTING", "OUTPAINTING", "IMAGE_VARIATION", "COLOR_GUIDED_GENERATION",
+    "BACKGROUND_REMOVAL", "VIRTUAL_TRY_ON",
+})
+
+
+class AmazonImageCodec(ImageCodec):
+    """Base for Amazon's image generators (Nova Canvas, Titan Image Generator v1/v2)."""
+
+    params = {
+        A.GEN_AI_REQUEST_CHOICE_COUNT: ("imageGenerationConfig.numberOfImages",),
+        A.GEN_AI_REQUEST_SEED: ("imageGenerationConfig.seed",),
+    }
+    response_fields = Fields(outputs=("images[]",), output_kind="image")
+
+
+class NovaCanvasCodec(AmazonImageCodec):
+    family = "amazon.nova-canvas"
+    title = "Amazon Nova Canvas"
+
+    def claims(self, request: Mapping[str, Any]) -> bool:
+        # Titan Image takes the same bodies; an opaque id is attributed to the current model.
+        return request.get("taskType") in _TASKS
+
+
+register(NovaCanvasCodec(), ["amazon.nova-canvas"])
