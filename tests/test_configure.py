@@ -499,20 +499,5 @@ def _check_zero_code(tmp_path: Path, receiver: OtlpGrpcReceiver, extra_path: str
 
 @pytest.mark.skipif(INSTRUMENT is None, reason="opentelemetry-instrument not installed (test extra)")
 def test_opentelemetry_instrument_uses_bedrock_configurator(tmp_path: Path, grpc_receiver: OtlpGrpcReceiver):
-    if not (_registered("opentelemetry_configurator") and _registered("opentelemetry_distro")):
-        pytest.skip("bedrock_otel opentelemetry_configurator/opentelemetry_distro entry points not registered yet")
+    assert _registered("opentelemetry_configurator") and _registered("opentelemetry_distro")
     _check_zero_code(tmp_path, grpc_receiver)
-
-
-@pytest.mark.skipif(INSTRUMENT is None, reason="opentelemetry-instrument not installed (test extra)")
-def test_entry_point_classes_with_scratch_registration(tmp_path: Path, grpc_receiver: OtlpGrpcReceiver):
-    """The same, with the entry points declared by a scratch dist-info on PYTHONPATH (until pyproject has them)."""
-    if _registered("opentelemetry_configurator"):
-        pytest.skip("the real entry points are registered; test_opentelemetry_instrument_* covers this")
-    dist = tmp_path / "site" / "bedrock_otel_entry_points-0.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bedrock-otel-entry-points\nVersion: 0.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[opentelemetry_configurator]\nbedrock_otel = bedrock_otel.aws.auto:BedrockConfigurator\n\n"
-        "[opentelemetry_distro]\nbedrock_otel = bedrock_otel.aws.auto:BedrockDistro\n")
-    _check_zero_code(tmp_path, grpc_receiver, extra_path=str(tmp_path / "site"))
