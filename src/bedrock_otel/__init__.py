@@ -11,13 +11,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .app_spans import agent, annotate, task, tool, workflow
+from .attribution import attributes
 from .instrumentor import BedrockInstrumentor
 from .version import __version__
 
 if TYPE_CHECKING:
     from .aws import Configured, configure
 
-__all__ = ["BedrockInstrumentor", "Configured", "__version__", "configure", "instrument", "uninstrument"]
+__all__ = [
+    "BedrockInstrumentor",
+    "Configured",
+    "__version__",
+    "agent",
+    "annotate",
+    "attributes",
+    "configure",
+    "instrument",
+    "task",
+    "tool",
+    "uninstrument",
+    "workflow",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -16,6 +16,7 @@ from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanKind
 
 from . import operations  # noqa: F401  (registers the operation modules)
+from .attribution import current_attributes
 from .operations.base import Operation, Prepared, lookup
 from .telemetry import attributes as A
 from .telemetry.invocation import Invocation, Telemetry
@@ -69,7 +70,12 @@ def begin(telemetry: Telemetry, operation: Operation, client: Any, params: Mappi
             metric_attrs[A.SERVER_ADDRESS] = address
         if port:
             metric_attrs[A.SERVER_PORT] = port
+        scoped = current_attributes()
+        if scoped:
+            for key in telemetry.metric_keys.intersection(scoped):
+                metric_attrs[key] = scoped[key]
         span_attrs = {
+            **scoped,
             **metric_attrs,
             A.RPC_SYSTEM: A.RPC_SYSTEM_AWS,
             A.RPC_SERVICE: service_id,

@@ -12,6 +12,7 @@ from opentelemetry.trace import get_tracer
 from wrapt import wrap_function_wrapper
 
 from . import calls
+from .attribution import metric_keys
 from .coexist import take_over_botocore
 from .operations.base import services
 from .telemetry.instruments import Instruments
@@ -28,8 +29,9 @@ _INSTRUMENTS = ("botocore >= 1.35",)
 class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """OpenTelemetry instrumentor for Amazon Bedrock calls made through boto3/botocore.
 
-    ``instrument()`` accepts ``tracer_provider``, ``meter_provider``, ``logger_provider`` and
-    ``max_body_bytes`` (largest request or response body parsed for attributes; default 4 MiB).
+    ``instrument()`` accepts ``tracer_provider``, ``meter_provider``, ``logger_provider``,
+    ``max_body_bytes`` (largest request or response body parsed for attributes; default 4 MiB) and
+    ``metric_attributes`` (attribution keys also put on metrics; default ``["tenant.id"]``).
     """
 
     _telemetry: Optional[Telemetry] = None
@@ -45,7 +47,8 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             raise ValueError(f"max_body_bytes must be a non-negative int, got {limit!r}")
         tracer = get_tracer(__name__, __version__, kwargs.get("tracer_provider"), schema_url=SCHEMA_URL)
         meter = get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=SCHEMA_URL)
-        self._telemetry = Telemetry(tracer, Instruments(meter), limit)
+        keys = metric_keys(kwargs.get("metric_attributes"))
+        self._telemetry = Telemetry(tracer, Instruments(meter), limit, keys)
         self._kwargs = dict(kwargs)
         import botocore.client
 

@@ -27,12 +27,14 @@ _log = logging.getLogger(__name__)
 class Telemetry:
     """The handles an instrumentor hands to every invocation it starts."""
 
-    __slots__ = ("body_limit", "instruments", "tracer")
+    __slots__ = ("body_limit", "instruments", "metric_keys", "tracer")
 
-    def __init__(self, tracer: Tracer, instruments: Instruments, body_limit: int) -> None:
+    def __init__(self, tracer: Tracer, instruments: Instruments, body_limit: int,
+                 metric_keys: frozenset = frozenset()) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.body_limit = body_limit  # bytes of a request or response body we are willing to parse
+        self.metric_keys = metric_keys  # attribution keys (bedrock_otel.attributes) copied onto metrics
 
 
 class Invocation:
