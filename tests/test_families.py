@@ -264,7 +264,8 @@ def test_catalog_lists_every_family_and_check_mode(tmp_path):
     text = catalog.render()
     for codec in registered().values():
         assert f"(`{codec.family}`)" in text
-    assert text.count("| later |") == len(catalog.codecs())
+    assert "| later |" not in text  # every family's content capture column is rendered from its declaration
+    assert all(codec.content is not None for codec in catalog.codecs())
     target = tmp_path / "families.md"
     assert catalog.main(["--check", str(target)]) == 1
     assert catalog.main([str(target)]) == 0

@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind
 
 from . import operations  # noqa: F401  (registers the operation modules)
 from .attribution import current_attributes
+from .aws.appsignals import remote_attributes
 from .operations.base import Operation, Prepared, lookup
 from .telemetry import attributes as A
 from .telemetry.invocation import Invocation, Telemetry
@@ -24,7 +25,6 @@ from .telemetry.invocation import Invocation, Telemetry
 _log = logging.getLogger(__name__)
 
 _SERVER_CACHE: Dict[str, Tuple[Optional[str], Optional[int]]] = {}
-_SERVICE_CACHE: Dict[type, Tuple[str, str]] = {}
 
 
 class Call:
@@ -40,16 +40,16 @@ class Call:
 
 
 def operation_for(client: Any, method: str) -> Optional[Operation]:
-    """The instrumented operation for this client and API name, or None (cheap, cached per client class)."""
-    names = _SERVICE_CACHE.get(type(client))
-    if names is None:
-        try:
-            model = client.meta.service_model
-            names = (model.service_name, model.service_id)
-        except Exception:
-            return None
-        _SERVICE_CACHE[type(client)] = names
-    return lookup(names[0], method)
+    """The instrumented operation for this client and API name, or None.
+
+    Not cached per client class: botocore makes a new class for every client, so such a cache
+    would keep every short-lived client's class alive. The lookups are cached properties anyway.
+    """
+    try:
+        service = client.meta.service_model.service_name
+    except Exception:
+        return None
+    return lookup(service, method)
 
 
 def begin(telemetry: Telemetry, operation: Operation, client: Any, params: Mapping[str, Any]) -> Optional[Call]:
@@ -57,15 +57,16 @@ def begin(telemetry: Telemetry, operation: Operation, client: Any, params: Mappi
     try:
         prepared = operation.prepare(params, telemetry)
         meta = client.meta
-        service_id = _SERVICE_CACHE[type(client)][1]
+        service_id = meta.service_model.service_id
         address, port = _server(meta.endpoint_url)
         region = meta.region_name
         metric_attrs: Dict[str, Any] = {
             A.GEN_AI_PROVIDER_NAME: A.PROVIDER,
             A.GEN_AI_OPERATION_NAME: prepared.operation,
-            A.GEN_AI_REQUEST_MODEL: prepared.model,
             A.AWS_REGION: region,
         }
+        if prepared.model is not None:  # agents, flows, guardrails, GetAsyncInvoke name no model
+            metric_attrs[A.GEN_AI_REQUEST_MODEL] = prepared.model
         if address:
             metric_attrs[A.SERVER_ADDRESS] = address
         if port:
@@ -85,9 +86,11 @@ def begin(telemetry: Telemetry, operation: Operation, client: Any, params: Mappi
         }
         if operation.streaming:
             span_attrs[A.GEN_AI_REQUEST_STREAM] = True
-        span = telemetry.tracer.start_span(
-            f"{prepared.operation} {prepared.model}", kind=SpanKind.CLIENT, attributes=span_attrs
-        )
+        # CloudWatch Application Signals' dependency (aws.remote.*: AWS::BedrockRuntime, AWS::Bedrock::Model =
+        # model id), as the ADOT distro would derive it, so it is on the span whoever exports it.
+        span_attrs.update(remote_attributes(span_attrs))
+        name = f"{prepared.operation} {prepared.target}" if prepared.target else prepared.operation
+        span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attrs)
         inv = Invocation(telemetry, span, metric_attrs)
         # One context switch makes our span current and keeps HTTP instrumentations (urllib3,
         # requests) from adding a second span for the same request, as botocore's instrumentation does.
@@ -146,6 +149,9 @@ def _apply_metadata(inv: Invocation, result: Mapping[str, Any]) -> None:
     status = metadata.get("HTTPStatusCode")
     if status is not None:
         attrs[A.HTTP_STATUS_CODE] = status
+        # The ADOT distro's Application Signals pipeline reads only the old name: without it a
+        # throttle (429) counts as a fault there instead of an error.
+        attrs[A.HTTP_STATUS_CODE_OLD] = status
     retries = metadata.get("RetryAttempts")
     if retries is not None:
         attrs[A.RETRY_ATTEMPTS] = retries

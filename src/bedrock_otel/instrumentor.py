@@ -15,6 +15,7 @@ from . import calls
 from .attribution import metric_keys
 from .coexist import take_over_botocore
 from .operations.base import services
+from .telemetry import content as _content
 from .telemetry.instruments import Instruments
 from .telemetry.invocation import Telemetry
 from .version import __version__
@@ -30,8 +31,18 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """OpenTelemetry instrumentor for Amazon Bedrock calls made through boto3/botocore.
 
     ``instrument()`` accepts ``tracer_provider``, ``meter_provider``, ``logger_provider``,
-    ``max_body_bytes`` (largest request or response body parsed for attributes; default 4 MiB) and
-    ``metric_attributes`` (attribution keys also put on metrics; default ``["tenant.id"]``).
+    ``max_body_bytes`` (largest request or response body parsed for attributes; default 4 MiB),
+    ``metric_attributes`` (attribution keys also put on metrics; default ``["tenant.id"]``) and the
+    content-capture controls (docs/privacy.md; off unless asked for):
+
+    * ``capture_content`` — ``"NO_CONTENT"``, ``"SPAN_ONLY"``, ``"EVENT_ONLY"`` or ``"SPAN_AND_EVENT"``;
+      None (default) reads ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. Events go to
+      ``logger_provider`` (default: the global one).
+    * ``content_redactor`` — a ``Callable[[str], str]`` applied to every captured text before export,
+      ``"default"`` for :func:`bedrock_otel.telemetry.redaction.redact` (emails, phone numbers, AWS keys,
+      card numbers), or None; default ``BEDROCK_OTEL_CONTENT_REDACTOR``.
+    * ``content_max_length`` — characters kept per message part (then a truncation marker);
+      default ``BEDROCK_OTEL_CONTENT_MAX_LENGTH``, else unlimited.
     """
 
     _telemetry: Optional[Telemetry] = None
@@ -48,7 +59,14 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = get_tracer(__name__, __version__, kwargs.get("tracer_provider"), schema_url=SCHEMA_URL)
         meter = get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=SCHEMA_URL)
         keys = metric_keys(kwargs.get("metric_attributes"))
-        self._telemetry = Telemetry(tracer, Instruments(meter), limit, keys)
+        content = _content.settings_from(
+            kwargs.get("capture_content"),
+            kwargs.get("content_redactor", _content.UNSET),
+            kwargs.get("content_max_length", _content.UNSET),
+            kwargs.get("logger_provider"),
+            logger_factory=_event_logger,
+        )
+        self._telemetry = Telemetry(tracer, Instruments(meter), limit, keys, content)
         self._kwargs = dict(kwargs)
         import botocore.client
 
@@ -154,6 +172,13 @@ def _release(cls: type, wrapper: Callable[..., Any]) -> None:
                 _log.debug("cannot splice bedrock-otel's wrapper out; leaving it inert", exc_info=True)
             return
         parent = child
+
+
+def _event_logger(logger_provider: Any) -> Any:
+    """The logger content events are emitted with (only created when events are asked for)."""
+    from opentelemetry._logs import get_logger
+
+    return get_logger(__name__, __version__, logger_provider, schema_url=SCHEMA_URL)
 
 
 def _warn_about_genai_bedrock() -> None:

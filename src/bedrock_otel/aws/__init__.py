@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
-from .configure import Configured, configure, genai_views
+from .configure import Configured, configure, configured, genai_views
+from .lambda_ import flush_on_return, lambda_handler
 
-__all__ = ["Configured", "configure", "genai_views"]
+__all__ = ["Configured", "configure", "configured", "flush_on_return", "genai_views", "lambda_handler"]

@@ -27,10 +27,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from ..instrumentor import BedrockInstrumentor
 from ..telemetry.instruments import Instruments
+from . import appsignals as _appsignals
 from . import settings as _settings
-from .export import ExportGuard, console_exporter, otlp_exporter
+from .export import ExportGuard, GuardedMetricExporter, console_exporter, otlp_exporter
 from .resource import build_resource
 
 __all__ = ["Configured", "configure", "genai_views"]
@@ -53,7 +53,7 @@ class Configured:
     def __init__(self, tracer_provider: Any, meter_provider: Any, logger_provider: Any,
                  propagator: Optional[TextMapPropagator], resource: Optional[Resource],
                  settings: Optional[_settings.Settings], guards: Sequence[ExportGuard] = (),
-                 owns_providers: bool = True) -> None:
+                 owns_providers: bool = True, application_signals_meter_provider: Any = None) -> None:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.logger_provider = logger_provider
@@ -63,6 +63,8 @@ class Configured:
         self.owns_providers = owns_providers
         """False when the global providers were set by someone else and configure() left them alone."""
         self.instrumented = False
+        self.application_signals_meter_provider = application_signals_meter_provider
+        """The separate MeterProvider for Application Signals' Latency/Error/Fault (``application_signals=True``)."""
         self._guards = list(guards)
         self._shutdown_lock = threading.Lock()
         self._shut_down = False
@@ -72,7 +74,8 @@ class Configured:
         return f"<Configured service.name={name!r} owns_providers={self.owns_providers}>"
 
     def _providers(self) -> List[Any]:
-        return [p for p in (self.tracer_provider, self.logger_provider, self.meter_provider) if p is not None]
+        return [p for p in (self.tracer_provider, self.logger_provider, self.meter_provider,
+                            self.application_signals_meter_provider) if p is not None]
 
     def force_flush(self, timeout: float = 10.0) -> bool:
         """Export everything buffered; True if done within ``timeout`` seconds.
@@ -208,6 +211,8 @@ def configure(
     metric_export_interval: Optional[float] = None,
     instrument: bool = True,
     set_global: bool = True,
+    application_signals: Optional[bool] = None,
+    application_signals_endpoint: Optional[str] = None,
 ) -> Configured:
     """Set up tracing, metrics (and optionally logs) for a Bedrock app and instrument Bedrock.
 
@@ -223,6 +228,7 @@ def configure(
         "resource_attributes": resource_attributes, "resource_detectors": resource_detectors,
         "detector_timeout": detector_timeout, "metric_export_interval": metric_export_interval,
         "instrument": instrument, "set_global": set_global,
+        "application_signals": application_signals, "application_signals_endpoint": application_signals_endpoint,
     }
     return configure_with(arguments, origin="bedrock_otel.configure()")
 
@@ -245,6 +251,12 @@ def configure_with(arguments: Dict[str, Any], origin: str) -> Configured:
     return configured
 
 
+def configured() -> Optional[Configured]:
+    """What the first :func:`configure` call in this process set up, or None if it was never called."""
+    first = _first
+    return first[0] if first is not None else None
+
+
 def _again(given: Dict[str, Any], first: Dict[str, Any], first_origin: str) -> None:
     differing = sorted(key for key in set(given) | set(first) if given.get(key) != first.get(key))
     if differing:
@@ -265,6 +277,9 @@ def _build(settings: _settings.Settings, set_global: bool) -> Configured:
                      "generator and propagators are unchanged) and only Bedrock instrumentation is added. Set "
                      "OTEL_PYTHON_CONFIGURATOR=bedrock_otel to let bedrock-otel configure auto-instrumentation.",
                      type(current).__name__)
+        if settings.application_signals:
+            _log.info("bedrock_otel.configure: application_signals is left to whoever set the TracerProvider "
+                      "(the ADOT distro does it when OTEL_AWS_APPLICATION_SIGNALS_ENABLED=true)")
         return Configured(current, metrics.get_meter_provider(), None, propagate.get_global_textmap(), None,
                           settings, owns_providers=False)
 
@@ -272,6 +287,8 @@ def _build(settings: _settings.Settings, set_global: bool) -> Configured:
 
     resource = build_resource(settings.service_name, dict(settings.resource_attributes), settings.resource_detectors,
                               settings.detector_timeout, os.environ)
+    if settings.application_signals:
+        resource = resource.merge(Resource({_appsignals.AWS_LOCAL_SERVICE: _appsignals.local_service(resource)}))
     guards: List[ExportGuard] = []
 
     def exporters(signal: str) -> List[Any]:
@@ -286,7 +303,12 @@ def _build(settings: _settings.Settings, set_global: bool) -> Configured:
         return found
 
     tracer_provider = TracerProvider(resource=resource, id_generator=AwsXRayIdGenerator(), shutdown_on_exit=False)
+    app_signals_meter_provider = None
+    if settings.application_signals:
+        app_signals_meter_provider = _application_signals(tracer_provider, resource, settings, guards)
     for exporter in exporters("traces"):
+        if settings.application_signals:
+            exporter = _appsignals.AppSignalsSpanExporter(exporter, resource)
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
     interval_ms = settings.metric_export_interval * 1000
@@ -315,12 +337,41 @@ def _build(settings: _settings.Settings, set_global: bool) -> Configured:
             set_logger_provider(logger_provider)
         propagate.set_global_textmap(propagator)
 
-    configured = Configured(tracer_provider, meter_provider, logger_provider, propagator, resource, settings, guards)
+    configured = Configured(tracer_provider, meter_provider, logger_provider, propagator, resource, settings, guards,
+                            application_signals_meter_provider=app_signals_meter_provider)
     atexit.register(configured._at_exit)
     return configured
 
 
+def _application_signals(tracer_provider: TracerProvider, resource: Resource, settings: _settings.Settings,
+                         guards: List[ExportGuard]) -> Optional[MeterProvider]:
+    """What the ADOT distro adds when Application Signals is on (bedrock_otel.aws.appsignals): every span
+    recorded, ``aws.local.operation`` propagated, and (except on Lambda) a MeterProvider exporting the
+    Latency/Error/Fault histograms with DELTA temporality. Returns that MeterProvider."""
+    # Set before any tracer exists: tracers take the provider's sampler when they are created.
+    tracer_provider.sampler = _appsignals.AlwaysRecordSampler(tracer_provider.sampler)
+    meter_provider = None
+    if _appsignals.is_lambda(os.environ):
+        _log.info("Application Signals on Lambda: spans carry the attributes; no metrics are exported (as the "
+                  "ADOT distro, Lambda's Application Signals derives them from the spans)")
+    else:
+        endpoint = settings.application_signals_endpoint
+        inner = _appsignals.metric_exporter(settings.application_signals_protocol, endpoint,
+                                            settings.metrics.timeout, dict(settings.metrics.headers))
+        guard = ExportGuard("Application Signals metrics", endpoint, inner)
+        guards.append(guard)
+        interval = min(settings.metric_export_interval, _appsignals.MAX_EXPORT_INTERVAL) * 1000
+        reader = PeriodicExportingMetricReader(GuardedMetricExporter(guard), export_interval_millis=interval)
+        meter_provider = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
+    tracer_provider.add_span_processor(_appsignals.AppSignalsSpanProcessor(resource, meter_provider))
+    return meter_provider
+
+
 def _instrument(configured: Configured) -> None:
+    # Imported here: bedrock_otel.calls imports bedrock_otel.aws.appsignals, so a module-level import would be
+    # circular.
+    from ..instrumentor import BedrockInstrumentor
+
     instrumentor = BedrockInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         if instrumentor.instrument_kwargs.get("tracer_provider") not in (None, configured.tracer_provider):

@@ -64,6 +64,10 @@ class Settings:
     detector_timeout: float
     metric_export_interval: float  # seconds
     sdk_disabled: bool
+    application_signals: bool = False
+    """Emit CloudWatch Application Signals' span attributes and RED metrics (bedrock_otel.aws.appsignals)."""
+    application_signals_protocol: str = "http/protobuf"
+    application_signals_endpoint: str = ""  # the exact URL of the Application Signals metrics exporter
 
     def signal(self, name: str) -> SignalSettings:
         return {"traces": self.traces, "metrics": self.metrics, "logs": self.logs}[name]
@@ -311,6 +315,7 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
     else:
         interval = DEFAULT_METRIC_EXPORT_INTERVAL
 
+    app_signals, app_protocol, app_endpoint = _application_signals(arguments, environ)
     return Settings(
         service_name=service_name.strip() if service_name else None,
         resource_attributes=tuple(attributes.items()),
@@ -322,4 +327,42 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
         detector_timeout=detector_timeout,
         metric_export_interval=interval,
         sdk_disabled=environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true",
+        application_signals=app_signals,
+        application_signals_protocol=app_protocol,
+        application_signals_endpoint=app_endpoint,
     )
+
+
+APPLICATION_SIGNALS_ENABLED_ENV = ("OTEL_AWS_APPLICATION_SIGNALS_ENABLED", "OTEL_AWS_APP_SIGNALS_ENABLED")
+APPLICATION_SIGNALS_ENDPOINT_ENV = ("OTEL_AWS_APPLICATION_SIGNALS_EXPORTER_ENDPOINT",
+                                    "OTEL_AWS_APP_SIGNALS_EXPORTER_ENDPOINT")
+APPLICATION_SIGNALS_ENDPOINTS = {"http/protobuf": "http://localhost:4316/v1/metrics", "grpc": "http://localhost:4315"}
+
+
+def _application_signals(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Tuple[bool, str, str]:
+    """(enabled, protocol, endpoint) with the ADOT distro's variables and defaults.
+
+    The protocol is the metrics protocol when one is set (argument, ``OTEL_EXPORTER_OTLP_METRICS_PROTOCOL``,
+    ``OTEL_EXPORTER_OTLP_PROTOCOL``), else ``http/protobuf`` — the CloudWatch agent's, as in the distro.
+    """
+    value, source = _pick(arguments, "application_signals", environ, *APPLICATION_SIGNALS_ENABLED_ENV)
+    if value is None:
+        enabled = False
+    elif isinstance(value, bool):
+        enabled = value
+    elif isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        enabled = value.strip().lower() == "true"
+    else:
+        raise _error(source, value, "expected true or false")
+    raw_protocol, protocol_source = _pick(arguments, "protocol", environ, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+                                          "OTEL_EXPORTER_OTLP_PROTOCOL")
+    protocol = _protocol(raw_protocol, protocol_source) if raw_protocol is not None else "http/protobuf"
+    raw_endpoint, endpoint_source = _pick(arguments, "application_signals_endpoint", environ,
+                                          *APPLICATION_SIGNALS_ENDPOINT_ENV)
+    if raw_endpoint is None:
+        endpoint = APPLICATION_SIGNALS_ENDPOINTS[protocol]
+    elif enabled or endpoint_source.startswith("argument"):
+        endpoint = check_endpoint(raw_endpoint, endpoint_source, protocol)
+    else:
+        endpoint = str(raw_endpoint)
+    return enabled, protocol, endpoint if enabled else ""

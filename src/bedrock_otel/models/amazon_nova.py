@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import Fields, ModelCodec
+from .content import ContentFields
 from .registry import register
 
 
@@ -36,6 +37,9 @@ class NovaCodec(ModelCodec):
         known=("messageStart", "contentBlockStart", "contentBlockStop"),
         **_usage("metadata."),
     )
+    # messages-v1 is Converse's block format (image bytes as base64 text), and so are its stream events.
+    content = ContentFields(system=("system",), messages=("messages",), tools=("toolConfig.tools",),
+                            output=("output.message",), stream="converse")
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         return request.get("schemaVersion") == "messages-v1"

@@ -11,12 +11,32 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import Fields, ImageCodec
+from .content import ContentFields
 from .registry import register
 
 _TASKS = frozenset({
     "TEXT_IMAGE", "INPAINTING", "OUTPAINTING", "IMAGE_VARIATION", "COLOR_GUIDED_GENERATION",
     "BACKGROUND_REMOVAL", "VIRTUAL_TRY_ON",
 })
+
+# Where each task keeps its texts (prompt, negative prompt, mask prompt) and its input images.
+_TASK_TEXTS = (
+    ("textToImageParams", ("text", "negativeText")),
+    ("inPaintingParams", ("text", "negativeText", "maskPrompt")),
+    ("outPaintingParams", ("text", "negativeText", "maskPrompt")),
+    ("imageVariationParams", ("text", "negativeText")),
+    ("colorGuidedGenerationParams", ("text", "negativeText")),
+    ("virtualTryOnParams", ("maskPrompt",)),
+)
+_TASK_IMAGES = (
+    ("textToImageParams", ("conditionImage",)),
+    ("inPaintingParams", ("image", "maskImage")),
+    ("outPaintingParams", ("image", "maskImage")),
+    ("imageVariationParams", ("images[]",)),
+    ("colorGuidedGenerationParams", ("referenceImage",)),
+    ("backgroundRemovalParams", ("image",)),
+    ("virtualTryOnParams", ("sourceImage", "referenceImage")),
+)
 
 
 class AmazonImageCodec(ImageCodec):
@@ -27,6 +47,11 @@ class AmazonImageCodec(ImageCodec):
         A.GEN_AI_REQUEST_SEED: ("imageGenerationConfig.seed",),
     }
     response_fields = Fields(outputs=("images[]",), output_kind="image")
+    content = ContentFields(
+        prompt=tuple(f"{task}.{key}" for task, keys in _TASK_TEXTS for key in keys),
+        media=tuple(f"{task}.{key}" for task, keys in _TASK_IMAGES for key in keys),
+        output_media=("images[]",),
+    )
 
 
 class NovaCanvasCodec(AmazonImageCodec):

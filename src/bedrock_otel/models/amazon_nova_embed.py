@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import EmbeddingsCodec, Fields
+from .content import ContentFields
 from .registry import register
 
 _TASKS = frozenset({"SINGLE_EMBEDDING", "SEGMENTED_EMBEDDING"})
@@ -24,6 +25,10 @@ class NovaEmbedCodec(EmbeddingsCodec):
         ),
     }
     response_fields = Fields(outputs=("embeddings[]",), output_kind="embedding")
+    content = ContentFields(
+        prompt=("singleEmbeddingParams.text.value", "segmentedEmbeddingParams.text.value"),
+        media=("singleEmbeddingParams.image", "segmentedEmbeddingParams.image"),
+    )
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         return request.get("taskType") in _TASKS

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import Fields, ModelCodec
+from .content import ContentFields
 from .registry import register
 
 
@@ -31,6 +32,7 @@ class TitanTextCodec(ModelCodec):
         output_tokens=("totalOutputTextTokenCount",),
         content=("outputText",),
     )
+    content = ContentFields(prompt=("inputText",), output=("results[].outputText",), stream_text=("outputText",))
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         return "inputText" in request and "textGenerationConfig" in request

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import EmbeddingsCodec, Fields
+from .content import ContentFields
 from .registry import register
 
 _EMBEDDING_KEYS = frozenset({"dimensions", "normalize", "embeddingTypes", "embeddingConfig", "inputImage"})
@@ -26,6 +27,7 @@ class TitanEmbedCodec(EmbeddingsCodec):
         outputs=("embedding", "embeddingsByType.float", "embeddingsByType.binary"),  # one vector per call
         output_kind="embedding",
     )
+    content = ContentFields(prompt=("inputText",), media=("inputImage",))  # vectors are not content
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         return "textGenerationConfig" not in request and any(key in request for key in _EMBEDDING_KEYS)

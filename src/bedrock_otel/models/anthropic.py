@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import Fields, ModelCodec, Outcome, StreamDecoder
+from .content import ContentFields
 from .registry import register
 
 # Every delta is content (text, tool input, thinking, citations) but ``signature_delta``, which only
@@ -34,6 +35,10 @@ class AnthropicCodec(ModelCodec):
         output_tokens=("usage.output_tokens",),
         cache_read_tokens=("usage.cache_read_input_tokens",),
         cache_write_tokens=("usage.cache_creation_input_tokens",),
+    )
+    content = ContentFields(
+        system=("system",), messages=("messages",), prompt=("prompt",), tools=("tools",),
+        output=("content", "completion"), stream="anthropic",
     )
     stream_doc = ("events: `content_block_delta` (text, tool input, thinking) and `redacted_thinking` blocks "
                   "are content; `message_start` id/model/usage, `message_delta` stop_reason/output_tokens; "

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union
 
 from ..telemetry import attributes as A
+
+if TYPE_CHECKING:
+    from .content import ContentFields, StreamContent
 
 AttributeMap = Dict[str, Any]
 Paths = Tuple[str, ...]
@@ -309,9 +312,11 @@ class ModelCodec:
     """One model family's InvokeModel body formats. Subclass and register in :mod:`.registry`.
 
     Most families only declare class attributes: request ``params`` and ``list_params`` (GenAI
-    attribute → body paths), ``response_fields`` and ``stream_fields`` (:class:`Fields`). The default
-    methods read those, and :mod:`.catalog` renders them, so the docs list exactly what is parsed.
-    Families whose streams are typed event sequences (Claude) override :meth:`stream_decoder`.
+    attribute → body paths), ``response_fields`` and ``stream_fields`` (:class:`Fields`), and where
+    prompts and responses live (``content``, a :class:`~.content.ContentFields`, read only when content
+    capture is on). The default methods read those, and :mod:`.catalog` renders them, so the docs list
+    exactly what is parsed. Families whose streams are typed event sequences (Claude) override
+    :meth:`stream_decoder`.
     """
 
     #: stable family name, e.g. ``"anthropic.claude"``; recorded as ``bedrock_otel.model.family``
@@ -333,6 +338,8 @@ class ModelCodec:
     streaming: bool = True
     #: docs: what a hand-written stream decoder reads (when ``stream_fields`` cannot say it)
     stream_doc: str = ""
+    #: where requests, responses and stream chunks carry content (None: content is never captured)
+    content: Optional[ContentFields] = None
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         """Whether a request body is unmistakably this family's (for ids that name no model)."""
@@ -368,6 +375,11 @@ class ModelCodec:
         """
         fields = self.stream_fields if self.streaming else self.stream_fields or self.response_fields
         return _ContentOnlyDecoder() if fields is None else FieldStreamDecoder(fields)
+
+    def stream_content(self) -> Optional[StreamContent]:
+        """A fresh reassembler of one stream's output (content capture only); chunks of families Bedrock
+        does not stream are whole bodies."""
+        return None if self.content is None else self.content.stream_reader(whole_bodies=not self.streaming)
 
 
 class EmbeddingsCodec(ModelCodec):

@@ -41,7 +41,11 @@ How to read the table:
   listed or not, gets those counts.
 * Image and embedding counts are recorded as `bedrock_otel.response.image.count` /
   `bedrock_otel.response.embedding.count`; image data (base64) never reaches telemetry.
-* Prompt and response content capture is a later, opt-in feature for every family.
+* Content capture (off by default; [privacy.md](privacy.md)) reads the paths in the last column:
+  request paths are all read (`a + b`), response paths are alternatives (`a / b`). Inline images and
+  documents are recorded as media type and size only; embeddings are never recorded. Converse and
+  ConverseStream capture system, messages, tool definitions, the output message and the stream's
+  text, tool-input and reasoning deltas for every model.
 """
 
 
@@ -67,7 +71,7 @@ def render() -> str:
             _paths(codec.response_fields.finish_reasons) or "—",
             _facts(codec.response_fields, ("id", "model", "outputs")),
             _streaming(codec),
-            "later",
+            _content(codec),
         ]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -141,6 +145,16 @@ def _streaming(codec: ModelCodec) -> str:
     if len(parts) == bool(fields.content):
         parts.append("finish reasons and tokens as in the body")
     return _join(parts)
+
+
+def _content(codec: ModelCodec) -> str:
+    """What content capture reads for this family (from its :class:`~.content.ContentFields`)."""
+    if codec.content is None:
+        return "—"
+    lines = codec.content.describe()
+    if not codec.streaming and codec.content.output_media:
+        lines.append("stream: the chunk is the whole body")
+    return _join(lines) or "—"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import Fields, ModelCodec
+from .content import ContentFields
 
 #: request parameters in OpenAI spelling, with the variants Bedrock's partner models use
 PARAMS = {
@@ -46,6 +47,11 @@ CONTENT = (
     "choices[].message.content",
     "choices[].message.tool_calls",
 )
+#: system prompts are ``role: "system"`` turns of ``messages``, so they are input messages here
+CAPTURE = ContentFields(
+    messages=("messages",), prompt=("prompt",), tools=("tools",),
+    output=("choices[].message", "choices[].text"), stream="choices",
+)
 
 
 class ChatCompletionsCodec(ModelCodec):
@@ -56,6 +62,7 @@ class ChatCompletionsCodec(ModelCodec):
     list_params = LIST_PARAMS
     response_fields = Fields(**_RESPONSE)
     stream_fields = Fields(content=CONTENT, **_RESPONSE)
+    content = CAPTURE
 
     def operation_name(self, request: Mapping[str, Any]) -> str:
         """``messages`` is a chat; a bare ``prompt`` (DeepSeek-R1, Mistral legacy) a text completion."""

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import Fields, ModelCodec
+from .content import ContentFields
 from .registry import register
 
 #: request parameters shared by Command and Command R
@@ -45,6 +46,8 @@ class CohereCommandCodec(ModelCodec):
         known=("is_finished",),
         **USAGE,
     )
+    content = ContentFields(prompt=("prompt",), output=("generations[].text",),
+                            stream_text=("text", "generations[].text"), stream_final=("response",))
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         return "prompt" in request and ("num_generations" in request or "return_likelihoods" in request)

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from .base import Fields, ModelCodec
 from .cohere_command import LIST_PARAMS, PARAMS, USAGE
+from .content import ContentFields
 from .registry import register
 
 
@@ -26,6 +27,11 @@ class CohereCommandRCodec(ModelCodec):
         known=("is_finished", "event_type", "generation_id"),
         input_tokens=(*USAGE["input_tokens"], "response.meta.billed_units.input_tokens"),
         output_tokens=(*USAGE["output_tokens"], "response.meta.billed_units.output_tokens"),
+    )
+    # ``message`` is the new user turn, after ``chat_history``; the stream's last event repeats the response.
+    content = ContentFields(
+        system=("preamble",), messages=("chat_history", "tool_results"), prompt=("message",), tools=("tools",),
+        output=("text",), output_tool_calls=("tool_calls",), stream_text=("text",), stream_final=("response",),
     )
 
     def claims(self, request: Mapping[str, Any]) -> bool:

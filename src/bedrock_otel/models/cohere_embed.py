@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import EmbeddingsCodec, Fields
+from .content import ContentFields
 from .registry import register
 
 _TYPES = ("float", "int8", "uint8", "binary", "ubinary", "base64")
@@ -28,6 +29,7 @@ class CohereEmbedCodec(EmbeddingsCodec):
         outputs=("embeddings[]", *(f"embeddings.{kind}[]" for kind in _TYPES)),
         output_kind="embedding",
     )
+    content = ContentFields(prompt=("texts",), media=("images",))  # images are data: URLs
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         return "input_type" in request and ("texts" in request or "images" in request or "inputs" in request)

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import Fields, ModelCodec
+from .content import ContentFields
 from .registry import register
 
 _FIELDS = {
@@ -30,6 +31,9 @@ class LlamaCodec(ModelCodec):
     }
     response_fields = Fields(**_FIELDS)
     stream_fields = Fields(content=("generation",), **_FIELDS)
+    # The prompt carries Llama's chat template (system turn included); Llama 3.2 vision adds base64 images.
+    content = ContentFields(prompt=("prompt",), media=("images[]",), output=("generation",),
+                            stream_text=("generation",))
 
     def claims(self, request: Mapping[str, Any]) -> bool:
         return "max_gen_len" in request  # no other family spells max tokens this way

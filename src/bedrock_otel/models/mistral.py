@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from .base import Fields
-from .chat_completions import ChatCompletionsCodec
+from .chat_completions import CAPTURE, ChatCompletionsCodec
 from .registry import register
 
 
@@ -29,6 +29,7 @@ class MistralCodec(ChatCompletionsCodec):
     operations = ("text_completion", "chat")
     response_fields = _with_outputs(ChatCompletionsCodec.response_fields)
     stream_fields = _with_outputs(ChatCompletionsCodec.stream_fields)
+    content = dataclasses.replace(CAPTURE, output=(*CAPTURE.output, "outputs[].text"), stream_text=("outputs[].text",))
 
 
 register(MistralCodec(), ["mistral."])

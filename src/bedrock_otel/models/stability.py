@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from ..telemetry import attributes as A
 from .base import Fields, ImageCodec
+from .content import ContentFields
 from .registry import register
 
 
@@ -24,6 +25,10 @@ class StabilityCodec(ImageCodec):
         finish_reasons=("finish_reasons[]", "artifacts[].finishReason"),
         outputs=("images[]", "artifacts[]"),
         output_kind="image",
+    )
+    content = ContentFields(
+        prompt=("prompt", "negative_prompt", "text_prompts[].text"), media=("image", "init_image", "mask"),
+        output_media=("images[]", "artifacts[].base64"),
     )
 
     def claims(self, request: Mapping[str, Any]) -> bool:

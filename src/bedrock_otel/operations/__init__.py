@@ -1,3 +1,16 @@
-"""Instrumented API operations, one module per API family; importing this registers them."""
+"""Instrumented API operations, one module per API family; importing this registers them.
 
-from . import converse, invoke_model  # noqa: F401
+``guardrails`` wraps the ``converse`` and ``invoke_model`` operations (it imports them first) to add the
+guardrail a request configures.
+"""
+
+from . import (  # noqa: F401
+    agents,
+    async_invoke,
+    converse,
+    count_tokens,
+    flows,
+    guardrails,
+    invoke_model,
+    knowledge_bases,
+)

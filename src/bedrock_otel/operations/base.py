@@ -14,13 +14,17 @@ from ..telemetry.invocation import Invocation, Telemetry
 class Prepared:
     """What an operation learned from the request before the call."""
 
-    __slots__ = ("attributes", "model", "operation", "state")
+    __slots__ = ("attributes", "model", "operation", "state", "target")
 
-    def __init__(self, operation: str, model: str, attributes: Dict[str, Any], state: Any = None) -> None:
+    def __init__(self, operation: str, model: Optional[str], attributes: Dict[str, Any], state: Any = None,
+                 target: Optional[str] = None) -> None:
         self.operation = operation  # gen_ai.operation.name
-        self.model = model  # gen_ai.request.model, exactly as the application gave it
+        self.model = model  # gen_ai.request.model, exactly as the application gave it; None: no model named
         self.attributes = attributes
         self.state = state  # operation-private, handed back to complete()
+        # What the span name names after the operation: the model, or the agent / knowledge base / flow /
+        # guardrail a call without a model targets; None names the span by the operation alone.
+        self.target = target if target is not None else model
 
 
 class Operation:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Mapping
 
 from ..models.base import Outcome, numeric_params, string_list
+from ..models.content import ContentFields
 from ..models.ids import base_model_id
 from ..telemetry import attributes as A
 from ..telemetry.invocation import Invocation, Telemetry
@@ -18,6 +19,9 @@ _INFERENCE = {
 }
 _EXTRA = {A.GEN_AI_REQUEST_TOP_K: ("top_k", "topK")}
 _FRAMING_EVENTS = frozenset({"messageStart", "contentBlockStart", "contentBlockStop"})
+#: where Converse keeps content (read only when content capture is on)
+CONTENT = ContentFields(system=("system",), messages=("messages",), tools=("toolConfig.tools",),
+                        output=("output.message",), stream="converse")
 
 
 def apply_usage(usage: Any, outcome: Outcome) -> None:
@@ -50,6 +54,8 @@ class Converse(Operation):
         base = base_model_id(model)
         if base:
             attrs[A.MODEL_FAMILY] = base.partition(".")[0]
+        if telemetry.content is not None:
+            telemetry.content.stage(CONTENT, params, model)
         return Prepared("chat", model, attrs)
 
     def complete(self, inv: Invocation, result: Dict[str, Any], prepared: Prepared,
@@ -58,6 +64,8 @@ class Converse(Operation):
         outcome.add_finish_reason(result.get("stopReason"))
         apply_usage(result.get("usage"), outcome)
         apply_metrics(result.get("metrics"), outcome)
+        if inv.content is not None:
+            inv.content.outputs = CONTENT.read_response(result)
         return True
 
 
@@ -83,6 +91,15 @@ class ConverseStream(Converse):
                 outcome.unknown_events += 1
             return False
 
+        content = inv.content
+        if content is not None:  # a second handler, so streams without capture pay nothing for it
+            reader = content.stream = CONTENT.stream_reader()
+
+            def handle_with_content(event: Mapping[str, Any]) -> bool:
+                reader.feed(event)
+                return handle(event)
+
+            return stream is None or not observe_event_stream(stream, inv, handle_with_content)
         return stream is None or not observe_event_stream(stream, inv, handle)
 
 

@@ -67,6 +67,8 @@ class InvokeModel(Operation):
             return Prepared("generate_content", model, attrs, None)
         attrs[A.MODEL_FAMILY] = codec.family
         attrs.update(codec.request_attributes(request))
+        if telemetry.content is not None and codec.content is not None:
+            telemetry.content.stage(codec.content, request, model)
         return Prepared(codec.operation_name(request), model, attrs, codec)
 
     def complete(self, inv: Invocation, result: Dict[str, Any], prepared: Prepared,
@@ -84,7 +86,15 @@ class InvokeModel(Operation):
         if body is None:
             return True
         # The body adds what headers lack (ids, finish reasons, cache split); header counts stay.
-        parse = None if codec is None else (lambda parsed: codec.parse_response(parsed, outcome))
+        content = inv.content
+        fields = None if codec is None or content is None else codec.content
+        if fields is None:
+            parse = None if codec is None else (lambda parsed: codec.parse_response(parsed, outcome))
+        else:  # content capture: the response's output messages too
+            def parse(parsed: Mapping[str, Any]) -> None:
+                codec.parse_response(parsed, outcome)  # type: ignore[union-attr]
+                content.outputs = fields.read_response(parsed)  # type: ignore[union-attr]
+
         return not observe_body(body, inv, parse, telemetry.body_limit)
 
 
@@ -101,19 +111,39 @@ class InvokeModelWithResponseStream(InvokeModel):
         decoder = codec.stream_decoder() if codec is not None else None
         outcome = inv.outcome
         loads = json.loads
+        reader = None
+        if inv.content is not None and codec is not None:
+            reader = inv.content.stream = codec.stream_content()
 
-        def handle(event: Mapping[str, Any]) -> bool:
-            chunk = event.get("chunk")
-            if chunk is None:
-                outcome.unknown_events += 1
-                return False
-            data = loads(chunk["bytes"])
-            metrics = data.get(_INVOCATION_METRICS)
-            if metrics is not None:
-                outcome.apply_invocation_metrics(metrics)
-            if decoder is None:
-                return metrics is None
-            return decoder.feed(data, outcome)
+        if reader is None:
+            def handle(event: Mapping[str, Any]) -> bool:
+                chunk = event.get("chunk")
+                if chunk is None:
+                    outcome.unknown_events += 1
+                    return False
+                data = loads(chunk["bytes"])
+                metrics = data.get(_INVOCATION_METRICS)
+                if metrics is not None:
+                    outcome.apply_invocation_metrics(metrics)
+                if decoder is None:
+                    return metrics is None
+                return decoder.feed(data, outcome)
+        else:  # the same, feeding the content reader too (only when content capture is on)
+            feed = reader.feed
+
+            def handle(event: Mapping[str, Any]) -> bool:
+                chunk = event.get("chunk")
+                if chunk is None:
+                    outcome.unknown_events += 1
+                    return False
+                data = loads(chunk["bytes"])
+                feed(data)
+                metrics = data.get(_INVOCATION_METRICS)
+                if metrics is not None:
+                    outcome.apply_invocation_metrics(metrics)
+                if decoder is None:
+                    return metrics is None
+                return decoder.feed(data, outcome)
 
         return not observe_event_stream(stream, inv, handle)
 

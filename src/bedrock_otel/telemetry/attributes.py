@@ -46,6 +46,7 @@ AWS_REGION = "aws.region"
 CLOUD_REGION = "cloud.region"
 AWS_REQUEST_ID = "aws.request_id"
 HTTP_STATUS_CODE = "http.response.status_code"
+HTTP_STATUS_CODE_OLD = "http.status_code"
 
 # Ours
 RETRY_ATTEMPTS = "aws.retry_attempts"
@@ -67,3 +68,69 @@ OUTPUT_TYPE_IMAGE = "image"  # gen_ai.output.type value
 
 PROVIDER = "aws.bedrock"
 RPC_SYSTEM_AWS = "aws-api"
+
+# GenAI conventions for agents, tools and retrieval (bedrock-agent-runtime)
+GEN_AI_AGENT_ID = "gen_ai.agent.id"
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_DATA_SOURCE_ID = "gen_ai.data_source.id"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+
+# Application Signals resource ids (as aws-opentelemetry-distro reads them). Each is set only on spans whose call
+# *targets* that resource: the distro ranks agent > guardrail > knowledge base > model, so a guardrail merely
+# configured on a Converse call must not use AWS_BEDROCK_GUARDRAIL_ID (see GUARDRAIL_CONFIGURED_ID).
+AWS_BEDROCK_AGENT_ID = "aws.bedrock.agent.id"
+AWS_BEDROCK_KNOWLEDGE_BASE_ID = "aws.bedrock.knowledge_base.id"
+AWS_BEDROCK_GUARDRAIL_ID = "aws.bedrock.guardrail.id"
+AWS_BEDROCK_GUARDRAIL_ARN = "aws.bedrock.guardrail.arn"
+
+# Ours: agents (InvokeAgent, InvokeInlineAgent) and the child spans rebuilt from their trace events
+AGENT_ALIAS_ID = "aws.bedrock.agent.alias_id"
+AGENT_TRACE_ENABLED = "aws.bedrock.agent.trace_enabled"  # without enableTrace there are no child spans or tokens
+AGENT_MEMORY_ID = "aws.bedrock.agent.memory_id"
+AGENT_PROMPT_TYPE = "aws.bedrock.agent.prompt_type"  # ORCHESTRATION, PRE_PROCESSING, ... (chat children)
+AGENT_TRACE_ID = "aws.bedrock.agent.trace_id"  # the trace's own step id, shared by one step's events
+AGENT_ACTION_GROUP = "aws.bedrock.agent.action_group"
+AGENT_EXECUTION_TYPE = "aws.bedrock.agent.execution_type"  # LAMBDA | RETURN_CONTROL
+AGENT_COLLABORATOR_ALIAS_ARN = "aws.bedrock.agent.collaborator.alias_arn"
+AGENT_RETURN_CONTROL_ID = "aws.bedrock.agent.return_control.invocation_id"
+AGENT_FILE_COUNT = "aws.bedrock.agent.file.count"
+AGENT_FAILURE_CODE = "aws.bedrock.agent.failure.code"
+AGENT_FAILURE_REASON = "aws.bedrock.agent.failure.reason"
+EVENT_AGENT_RETURN_CONTROL = "aws.bedrock.agent.return_control"  # span event names
+EVENT_AGENT_FILES = "aws.bedrock.agent.files"
+EVENT_AGENT_FAILURE = "aws.bedrock.agent.failure"
+AGENT_FILE_NAMES = "aws.bedrock.agent.file.names"
+AGENT_FILE_TYPES = "aws.bedrock.agent.file.types"
+AGENT_FILE_SIZES = "aws.bedrock.agent.file.sizes"
+
+# Ours: guardrails (ApplyGuardrail, and guardrails configured on model, agent and knowledge-base calls)
+GUARDRAIL_CONFIGURED_ID = "bedrock_otel.guardrail.id"  # a guardrail the call applies, not the call's target
+GUARDRAIL_VERSION = "aws.bedrock.guardrail.version"
+GUARDRAIL_SOURCE = "aws.bedrock.guardrail.source"  # ApplyGuardrail: INPUT | OUTPUT
+GUARDRAIL_ACTION = "aws.bedrock.guardrail.action"  # INTERVENED | NONE, whatever the API's own spelling
+GUARDRAIL_POLICIES = "aws.bedrock.guardrail.policies"  # policies that intervened (topicPolicy, contentPolicy, ...)
+
+# Ours: knowledge bases, flows, CountTokens, async invoke
+RESPONSE_DOCUMENT_COUNT = "bedrock_otel.response.document.count"  # retrieved passages (scores need content capture)
+RESPONSE_CITATION_COUNT = "bedrock_otel.response.citation.count"
+FLOW_ID = "aws.bedrock.flow.id"
+FLOW_ALIAS_ID = "aws.bedrock.flow.alias_id"
+FLOW_EXECUTION_ID = "aws.bedrock.flow.execution_id"
+FLOW_COMPLETION_REASON = "aws.bedrock.flow.completion_reason"  # SUCCESS | INPUT_REQUIRED
+FLOW_INPUT_REQUEST_NODE = "aws.bedrock.flow.input_request.node"  # the node asking for more input (multi-turn)
+FLOW_TRACE_EVENTS = "aws.bedrock.flow.trace_events"
+COUNT_TOKENS_INPUT_TOKENS = "bedrock_otel.count_tokens.input_tokens"  # counted, not consumed: not gen_ai.usage.*
+ASYNC_INVOKE_ARN = "aws.bedrock.async_invoke.arn"
+ASYNC_INVOKE_STATUS = "aws.bedrock.async_invoke.status"  # InProgress | Completed | Failed
+ASYNC_INVOKE_OUTPUT_URI = "aws.bedrock.async_invoke.output_uri"
+ASYNC_INVOKE_DURATION = "aws.bedrock.async_invoke.duration"  # seconds from submission to end, once ended
+
+# gen_ai.operation.name values the GenAI conventions have no name for
+OPERATION_APPLY_GUARDRAIL = "apply_guardrail"
+OPERATION_COUNT_TOKENS = "count_tokens"
+OPERATION_START_ASYNC_INVOKE = "start_async_invoke"
+OPERATION_GET_ASYNC_INVOKE = "get_async_invoke"
+USAGE_SOURCE_AGENT_TRACE = "agent_trace"  # bedrock_otel.usage.source: summed from the agent's model invocations

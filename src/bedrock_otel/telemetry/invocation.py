@@ -3,7 +3,8 @@
 An :class:`Invocation` owns the span and the timings of one call. Whatever path the call takes
 (plain response, body read later, event stream consumed, broken off, failed or garbage-collected),
 the path reports here and :meth:`Invocation.end` runs exactly once: it applies what the response
-said, records every metric point once, and ends the span.
+said, records every metric point once, exports captured content (when content capture is on), and
+ends the span.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from opentelemetry.trace import Span, StatusCode, Tracer
 
 from ..models.base import Outcome
 from . import attributes as A
+from .content import ContentRecord, ContentSettings, emit_event, event_attributes, span_and_event_values
 from .errors import error_type
 from .instruments import Instruments
+from .redaction import scrub_credentials
 
 _log = logging.getLogger(__name__)
 
@@ -27,14 +30,15 @@ _log = logging.getLogger(__name__)
 class Telemetry:
     """The handles an instrumentor hands to every invocation it starts."""
 
-    __slots__ = ("body_limit", "instruments", "metric_keys", "tracer")
+    __slots__ = ("body_limit", "content", "instruments", "metric_keys", "tracer")
 
     def __init__(self, tracer: Tracer, instruments: Instruments, body_limit: int,
-                 metric_keys: frozenset = frozenset()) -> None:
+                 metric_keys: frozenset = frozenset(), content: Optional[ContentSettings] = None) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.body_limit = body_limit  # bytes of a request or response body we are willing to parse
         self.metric_keys = metric_keys  # attribution keys (bedrock_otel.attributes) copied onto metrics
+        self.content = content  # None unless content capture is on: every content path tests this first
 
 
 class Invocation:
@@ -46,6 +50,7 @@ class Invocation:
         "_ended",
         "_last_chunk",
         "_telemetry",
+        "content",
         "first_chunk_at",
         "metric_attributes",
         "outcome",
@@ -64,6 +69,10 @@ class Invocation:
         self._chunk_gaps: List[float] = []
         self._ended = False
         self._end_lock = threading.Lock()
+        settings = telemetry.content
+        # The request's content, read now (the application is blocked in the call); None when capture is
+        # off or this span is neither recording nor sampled.
+        self.content: Optional[ContentRecord] = None if settings is None else settings.claim(span, metric_attributes)
 
     @property
     def ended(self) -> bool:
@@ -86,10 +95,21 @@ class Invocation:
         self.metric_attributes[A.ERROR_TYPE] = kind
         try:
             self.span.set_attribute(A.ERROR_TYPE, kind)
-            self.span.set_status(StatusCode.ERROR, f"{kind}: {exc}"[:1024])
+            self.span.set_status(StatusCode.ERROR, self._error_description(f"{kind}: {exc}"))
         except Exception:  # pragma: no cover - SDK misbehaving
             _log.debug("could not mark span failed", exc_info=True)
         self.end()
+
+    def _error_description(self, text: str) -> str:
+        """Credentials never, whatever the settings; the content redactor too when one is configured."""
+        text = scrub_credentials(text[:4096])
+        settings = self._telemetry.content
+        if settings is not None and settings.redactor is not None:
+            try:
+                text = str(settings.redactor(text))
+            except Exception:
+                text = "(description withheld: the content redactor failed)"
+        return text[:1024]
 
     def end(self, **attributes: Any) -> None:
         """Apply the outcome, record metrics once and end the span. Later calls do nothing."""
@@ -142,10 +162,39 @@ class Invocation:
         ttfc = None if self.first_chunk_at is None else self.first_chunk_at - self.started
         if ttfc is not None:
             attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        event = None if self.content is None else self._content(self.content, attrs, extra)
         if span.is_recording():
             span.set_attributes(attrs)
         self._record_metrics(duration, ttfc)
+        if event is not None:
+            self._emit(self.content, event)  # type: ignore[arg-type]
         span.end()
+
+    def _content(self, record: ContentRecord, attrs: Dict[str, Any],
+                 extra: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """Put the content on ``attrs`` (the span's) and return the event's attributes (None: no event)."""
+        try:
+            state = extra.get(A.STREAM_END_STATE, extra.get(A.BODY_END_STATE))
+            completed = A.ERROR_TYPE not in self.metric_attributes and state in (None, "completed", "read")
+            values = record.export(self.outcome.finish_reasons, completed)
+            if not values:
+                return None
+            on_span, on_event = span_and_event_values(values, record.on_span, record.on_event)
+            attrs.update(on_span)
+            if not record.on_event:
+                return None
+            known = getattr(self.span, "attributes", None)  # SDK spans: everything set at start
+            return event_attributes({**self.metric_attributes, **(known or {}), **attrs}, on_event)
+        except Exception:
+            _log.debug("bedrock-otel could not export content", exc_info=True)
+            return None
+
+    def _emit(self, record: ContentRecord, attributes: Dict[str, Any]) -> None:
+        """The content event; a failing logger costs the event, never the span or the application."""
+        try:
+            emit_event(record.settings.logger, self.span, attributes)
+        except Exception:
+            _log.debug("bedrock-otel could not emit the content event", exc_info=True)
 
     def _record_metrics(self, duration: float, ttfc: Optional[float]) -> None:
         instruments, outcome, metrics = self._telemetry.instruments, self.outcome, self.metric_attributes

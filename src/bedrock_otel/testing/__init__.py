@@ -5,7 +5,11 @@ bedrock-otel gives any test suite the ``fake_bedrock``, ``bedrock_spans`` and ``
 fixtures.
 """
 
+from .agent_runtime import AgentStep
 from .capture import Capture, CapturedMetrics, CapturedSpans, MetricPoint
 from .fake_server import FakeBedrock, RecordedRequest, Reply
 
-__all__ = ["Capture", "CapturedMetrics", "CapturedSpans", "FakeBedrock", "MetricPoint", "RecordedRequest", "Reply"]
+__all__ = [
+    "AgentStep", "Capture", "CapturedMetrics", "CapturedSpans", "FakeBedrock", "MetricPoint", "RecordedRequest",
+    "Reply",
+]

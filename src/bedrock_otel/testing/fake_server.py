@@ -1,9 +1,11 @@
-"""A fake Amazon Bedrock Runtime: a real HTTP/1.1 server on 127.0.0.1 speaking bedrock-runtime's rest-json.
+"""A fake Amazon Bedrock: a real HTTP/1.1 server on 127.0.0.1 speaking bedrock-runtime's and
+bedrock-agent-runtime's rest-json (both services' routes live on the one server).
 
 Why a real server rather than stubbing botocore: instrumentation hooks into botocore's request pipeline,
 retry handler and event-stream decoder, so the only faithful test double sits on the other side of the
-socket. Responses are deterministic (see :mod:`bedrock_otel.testing.responders`) and tests can script
-errors, throttles, raw bodies, mid-stream exceptions and dropped connections with :class:`Reply`.
+socket. Responses are deterministic (see :mod:`bedrock_otel.testing.responders` and, for agents, knowledge
+bases, flows, guardrails and async invoke, :mod:`bedrock_otel.testing.agent_runtime`) and tests can script
+errors, throttles, raw bodies, mid-stream exceptions, dropped connections and agent runs with :class:`Reply`.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Pattern, Sequence, Set, Tuple
 from urllib.parse import unquote
 
-from . import responders
+from . import agent_runtime, responders
+from .agent_runtime import AgentStep
 from .eventstream import chunk_frame, event_frame, exception_frame
 from .responders import FakeReply, ModelRef, PromptCache
 
-__all__ = ["FakeBedrock", "RecordedRequest", "Reply"]
+__all__ = ["AgentStep", "FakeBedrock", "RecordedRequest", "Reply"]
 
 ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
@@ -36,7 +39,28 @@ INVALID_MODEL_MESSAGE = "The provided model identifier is invalid."
 MALFORMED_MESSAGE = "Malformed input request, please reformat your input and try again."
 THROTTLE_MESSAGE = "Too many requests, please wait before trying again."
 
+RUNTIME = "bedrock-runtime"
+AGENT_RUNTIME = "bedrock-agent-runtime"
 _ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<action>[a-z-]+)$")
+# Every other route: (HTTP method, path pattern with named labels, service, operation).
+_ROUTES: Tuple[Tuple[str, Pattern[str], str, str], ...] = tuple(
+    (method, re.compile(pattern), service, operation)
+    for method, pattern, service, operation in (
+        ("POST", r"^/guardrail/(?P<guardrailIdentifier>[^/]+)/version/(?P<guardrailVersion>[^/]+)/apply$",
+         RUNTIME, "ApplyGuardrail"),
+        ("POST", r"^/async-invoke$", RUNTIME, "StartAsyncInvoke"),
+        ("GET", r"^/async-invoke$", RUNTIME, "ListAsyncInvokes"),
+        ("GET", r"^/async-invoke/(?P<invocationArn>[^/]+)$", RUNTIME, "GetAsyncInvoke"),
+        ("POST", r"^/agents/(?P<agentId>[^/]+)/agentAliases/(?P<agentAliasId>[^/]+)/sessions/(?P<sessionId>[^/]+)"
+                 r"/text$", AGENT_RUNTIME, "InvokeAgent"),
+        ("POST", r"^/agents/(?P<sessionId>[^/]+)$", AGENT_RUNTIME, "InvokeInlineAgent"),
+        ("POST", r"^/knowledgebases/(?P<knowledgeBaseId>[^/]+)/retrieve$", AGENT_RUNTIME, "Retrieve"),
+        ("POST", r"^/retrieveAndGenerate$", AGENT_RUNTIME, "RetrieveAndGenerate"),
+        ("POST", r"^/retrieveAndGenerateStream$", AGENT_RUNTIME, "RetrieveAndGenerateStream"),
+        ("POST", r"^/flows/(?P<flowIdentifier>[^/]+)/aliases/(?P<flowAliasIdentifier>[^/]+)$", AGENT_RUNTIME,
+         "InvokeFlow"),
+    )
+)
 _OPERATIONS = {
     "converse": "Converse",
     "converse-stream": "ConverseStream",
@@ -44,7 +68,19 @@ _OPERATIONS = {
     "invoke-with-response-stream": "InvokeModelWithResponseStream",
     "count-tokens": "CountTokens",
 }
-_STREAMING = frozenset({"ConverseStream", "InvokeModelWithResponseStream"})
+_STREAMING = frozenset({
+    "ConverseStream", "InvokeModelWithResponseStream", "InvokeAgent", "InvokeInlineAgent",
+    "RetrieveAndGenerateStream", "InvokeFlow",
+})
+# Operations answered by _answer_other rather than the model-family path.
+_OTHER = frozenset(operation for _, _, _, operation in _ROUTES)
+# Response headers naming the session / execution of streaming agent-runtime operations.
+_SESSION_HEADERS = {
+    "InvokeAgent": "x-amz-bedrock-agent-session-id",
+    "InvokeInlineAgent": "x-amz-bedrock-agent-session-id",
+    "RetrieveAndGenerateStream": "x-amzn-bedrock-knowledge-base-session-id",
+    "InvokeFlow": "x-amz-bedrock-flow-execution-id",
+}
 # HTTP status Bedrock uses for each modelled error, for turning stream exceptions into plain errors.
 _ERROR_STATUS = {
     "AccessDeniedException": 403,
@@ -72,11 +108,13 @@ class RecordedRequest:
 
     method: str
     path: str  # raw request path (model id still percent-encoded), without the query string
-    operation: Optional[str]  # "Converse", ..., or None for an unknown route
-    model_id: Optional[str]  # percent-decoded
+    operation: Optional[str]  # "Converse", "InvokeAgent", ..., or None for an unknown route
+    model_id: Optional[str]  # percent-decoded; None for routes without a model id (agents, guardrails, ...)
     headers: Dict[str, str]
     body: bytes
     json: Any  # parsed body, or None when it is empty / not JSON
+    service: Optional[str] = None  # "bedrock-runtime" or "bedrock-agent-runtime" (None for an unknown route)
+    params: Dict[str, str] = field(default_factory=dict)  # percent-decoded path labels (agentId, sessionId, ...)
 
     def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
         """Case-insensitive header lookup (HTTP header names are case-insensitive)."""
@@ -105,6 +143,7 @@ class Reply:
     after_events: int = 0
     exception_type: str = "modelStreamErrorException"
     delay: float = 0.0
+    agent_steps: Optional[Tuple[AgentStep, ...]] = None
 
     @classmethod
     def error(
@@ -191,6 +230,15 @@ class Reply:
         )
 
     @classmethod
+    def agent(cls, *steps: AgentStep, answer: Optional[str] = None, delay: float = 0.0) -> Reply:
+        """An InvokeAgent / InvokeInlineAgent run following ``steps`` (see :class:`AgentStep`).
+
+        The steps' trace events are sent when the request sets ``enableTrace``; the final answer
+        (``answer``, or the default reply text) follows unless a step returned control or failed.
+        """
+        return cls("agent", agent_steps=tuple(steps), text_value=answer, delay=delay)
+
+    @classmethod
     def drop(cls, after_events: int = 0, delay: float = 0.0) -> Reply:
         """Close the TCP connection: after the headers and ``after_events`` events for streams,
         before any response byte for other operations."""
@@ -208,15 +256,27 @@ class _RequestError(Exception):
 
 
 @dataclass
+class _GuardrailUse:
+    """A guardrail attached to a Converse / InvokeModel request, and what it found in the prompt."""
+
+    identifier: str
+    trace: bool
+    assessment: Dict[str, Any] = field(default_factory=dict)
+    blocked: bool = False
+
+
+@dataclass
 class _Exchange:
     """Per-request state handed between the dispatch steps."""
 
     handler: _Handler
     operation: str
-    model_id: str
+    model_id: str  # "" for routes without a model id
     payload: Any
     started: float
+    params: Dict[str, str] = field(default_factory=dict)
     ref: ModelRef = field(init=False)
+    guardrail: Optional[_GuardrailUse] = None  # a guardrail configured on a model call
 
     def __post_init__(self) -> None:
         self.ref = responders.resolve_model(self.model_id)
@@ -234,6 +294,7 @@ class _Exchange:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # keep-alive clients may hold threads; stop() closes their sockets instead
+    request_queue_size = 256  # the default backlog (5) resets clients when dozens connect at once
 
     def __init__(self, address: Tuple[str, int], fake: FakeBedrock) -> None:
         self.fake = fake
@@ -358,7 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeBedrock:
-    """A scriptable Bedrock Runtime on 127.0.0.1; cheap enough for one per test.
+    """A scriptable Bedrock Runtime and Agent Runtime on 127.0.0.1; cheap enough for one per test.
 
     ``latency`` (seconds before every answer) and ``event_delay`` (seconds between stream events) can be
     changed at any time. ``before_event``, if set, is called in the server thread with the 0-based event
@@ -375,10 +436,11 @@ class FakeBedrock:
         self.event_delay: float = 0.0
         self.before_event: Optional[Callable[[int], None]] = None
         self._lock = threading.Lock()
-        self._queue: Deque[Reply] = collections.deque()
+        self._queue: Deque[Tuple[Optional[str], Reply]] = collections.deque()  # (operation filter, reply)
         self._requests: List[RecordedRequest] = []
         self._connections: Set[socket.socket] = set()
         self._cache = PromptCache()
+        self._async_jobs: Dict[str, Dict[str, Any]] = {}
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
         self._bound_port: Optional[int] = None
@@ -456,10 +518,22 @@ class FakeBedrock:
 
     # -- scripting & inspection --------------------------------------------------------------------
 
-    def enqueue(self, *replies: Reply) -> None:
-        """Queue replies (FIFO) that the next routed requests get instead of the scripted default."""
+    def enqueue(self, *replies: Reply, operation: Optional[str] = None) -> None:
+        """Queue replies (FIFO) that the next routed requests get instead of the scripted default.
+
+        With ``operation`` (e.g. ``"InvokeAgent"``) the replies wait for requests of that operation only,
+        so an application that also calls other operations (a guardrail first, say) leaves them alone.
+        """
         with self._lock:
-            self._queue.extend(replies)
+            self._queue.extend((operation, reply) for reply in replies)
+
+    def _next_reply(self, operation: str) -> Optional[Reply]:
+        """Pop the first queued reply meant for any operation or for this one (caller holds the lock)."""
+        for index, (wanted, reply) in enumerate(self._queue):
+            if wanted is None or wanted == operation:
+                del self._queue[index]
+                return reply
+        return None
 
     @property
     def requests(self) -> List[RecordedRequest]:
@@ -481,18 +555,32 @@ class FakeBedrock:
             self.latency = 0.0
             self.event_delay = 0.0
             self.before_event = None
+            self._async_jobs.clear()
         self._cache.clear()
+
+    def set_async_invoke_status(self, invocation_arn: str, status: str, failure_message: Optional[str] = None) -> None:
+        """Force what GetAsyncInvoke reports for a job (``InProgress``, ``Completed`` or ``Failed``).
+
+        Without this a job is ``InProgress`` at its first GetAsyncInvoke and ``Completed`` afterwards.
+        """
+        with self._lock:
+            job = self._async_jobs[invocation_arn]
+            job["forced"] = status
+            if failure_message is not None:
+                job["failureMessage"] = failure_message
 
     def client(
         self, service_name: str = "bedrock-runtime", region_name: Optional[str] = None, **config_kwargs: Any
     ) -> Any:
         """A boto3 client wired to this server with dummy credentials and no retries by default.
 
-        The client is isolated from the environment that could change its behaviour: AWS_PROFILE and the
-        shared config/credentials files are ignored, proxies are off, and SigV4 is forced so that an
-        ``AWS_BEARER_TOKEN_BEDROCK`` variable does not switch botocore to bearer auth. ``config_kwargs``
-        are ``botocore.config.Config`` arguments; ``retries`` defaults to ``{"mode": "standard",
-        "total_max_attempts": 1}`` (a given ``retries`` dict gets ``mode`` standard unless it says so).
+        ``service_name`` may be ``bedrock-runtime`` or ``bedrock-agent-runtime``: both services' routes
+        are served on the same endpoint. The client is isolated from the environment that could change
+        its behaviour: AWS_PROFILE and the shared config/credentials files are ignored, proxies are off,
+        and SigV4 is forced so that an ``AWS_BEARER_TOKEN_BEDROCK`` variable does not switch botocore to
+        bearer auth. ``config_kwargs`` are ``botocore.config.Config`` arguments; ``retries`` defaults to
+        ``{"mode": "standard", "total_max_attempts": 1}`` (a given ``retries`` dict gets ``mode`` standard
+        unless it says so).
         """
         import boto3.session
         from botocore.config import Config
@@ -523,6 +611,15 @@ class FakeBedrock:
         match = _ROUTE.match(path)
         operation = _OPERATIONS.get(match.group("action")) if match and handler.command == "POST" else None
         model_id = unquote(match.group("model")) if match else None
+        service: Optional[str] = RUNTIME if operation is not None else None
+        params: Dict[str, str] = {}
+        if match is None:
+            for method, pattern, route_service, route_operation in _ROUTES:
+                other = pattern.match(path) if handler.command == method else None
+                if other is not None:
+                    operation, service = route_operation, route_service
+                    params = {key: unquote(value) for key, value in other.groupdict().items()}
+                    break
         payload: Any = None
         if body:
             try:
@@ -537,19 +634,21 @@ class FakeBedrock:
             headers=dict(handler.headers.items()),
             body=body,
             json=payload,
+            service=service,
+            params=params,
         )
         with self._lock:
             self._requests.append(record)
-            reply = self._queue.popleft() if operation is not None and self._queue else None
+            reply = self._next_reply(operation) if operation is not None and self._queue else None
 
-        if operation is None or model_id is None:
+        if operation is None or (model_id is None and operation not in _OTHER):
             handler.send_error_reply(404, "UnknownOperationException", f"No operation matches {handler.command} {path}")
             return
         if self.latency > 0:
             time.sleep(self.latency)
         if reply is not None and reply.delay > 0:
             time.sleep(reply.delay)
-        exchange = _Exchange(handler, operation, model_id, payload, started)
+        exchange = _Exchange(handler, operation, model_id or "", payload, started, params)
         try:
             self._answer(exchange, reply)
         except OSError:
@@ -572,7 +671,8 @@ class FakeBedrock:
                 return
             if reply.kind == "events":
                 if streaming:
-                    self._send_stream(ex, reply.status, (lambda _i, _n, f=f: f for f in reply.frames))
+                    frames = (lambda _i, _n, f=f: f for f in reply.frames)
+                    self._send_stream(ex, reply.status, frames, headers=self._stream_headers(ex))
                 else:
                     headers = {"Content-Type": EVENTSTREAM_CONTENT_TYPE}
                     handler.send_bytes(reply.status, b"".join(reply.frames), headers)
@@ -580,6 +680,9 @@ class FakeBedrock:
             if reply.kind == "drop" and not streaming:
                 handler.drop_connection()
                 return
+        if ex.operation in _OTHER:
+            self._answer_other(ex, reply)
+            return
         try:
             fake_reply = self._default_reply(ex)
         except _RequestError as err:
@@ -598,6 +701,138 @@ class FakeBedrock:
             return
         self._send_default_stream(ex, fake_reply, reply)
 
+    # -- agent runtime, guardrails, async invoke ---------------------------------------------------
+
+    def _answer_other(self, ex: _Exchange, reply: Optional[Reply]) -> None:
+        """The routes outside /model/{id}/...: JSON bodies, or event streams cut like model streams."""
+        handler = ex.handler
+        text = reply.text_value if reply is not None and reply.kind in ("text", "agent") else None
+        steps = reply.agent_steps if reply is not None and reply.kind == "agent" else None
+        try:
+            result = self._render_other(ex, text, steps)
+        except _RequestError as err:
+            handler.send_error_reply(err.status, err.code, err.message)
+            return
+        if ex.operation not in _STREAMING:
+            if reply is not None and reply.kind == "stream_error":
+                code = reply.exception_type[:1].upper() + reply.exception_type[1:]
+                handler.send_error_reply(_ERROR_STATUS.get(code, 400), code, reply.message)
+                return
+            handler.send_json(200, result)
+            return
+        builders = [lambda _i, _n, e=e: self._other_frame(e) for e in result]
+        total = len(builders)
+        tail: Optional[bytes] = None
+        drop = False
+        if reply is not None and reply.kind in ("stream_error", "drop"):
+            builders = builders[: max(reply.after_events, 0)]
+            drop = reply.kind == "drop"
+            if not drop:
+                tail = exception_frame(reply.exception_type, reply.message)
+        self._send_stream(ex, 200, builders, tail=tail, drop=drop, total=total, headers=self._stream_headers(ex))
+
+    @staticmethod
+    def _other_frame(event: Tuple[str, Dict[str, Any]]) -> bytes:
+        name, payload = event
+        if name == agent_runtime.EXCEPTION:
+            return exception_frame(payload["type"], payload["message"])
+        if name == "trace":  # stamped when sent, as the service does
+            payload = {**payload, "eventTime": _iso_now()}
+        return event_frame(name, payload)
+
+    @staticmethod
+    def _stream_headers(ex: _Exchange) -> Dict[str, str]:
+        name = _SESSION_HEADERS.get(ex.operation)
+        if name is None:
+            return {}
+        payload = ex.payload if isinstance(ex.payload, dict) else {}
+        if ex.operation == "InvokeFlow":
+            value = payload.get("executionId") or uuid.uuid4().hex
+        elif ex.operation == "RetrieveAndGenerateStream":
+            value = payload.get("sessionId") or str(uuid.uuid4())
+        else:
+            value = ex.params.get("sessionId", "")
+        headers = {name: str(value)}
+        if ex.operation in ("InvokeAgent", "InvokeInlineAgent"):
+            headers["x-amzn-bedrock-agent-content-type"] = "application/json"
+            if isinstance(payload.get("memoryId"), str):
+                headers["x-amz-bedrock-agent-memory-id"] = payload["memoryId"]
+        return headers
+
+    def _render_other(self, ex: _Exchange, text: Optional[str], steps: Optional[Sequence[AgentStep]]) -> Any:
+        """A JSON body (unary operations) or a list of (member, payload) events (streams)."""
+        op, params = ex.operation, ex.params
+        for name, value in params.items():
+            if value.startswith("invalid"):
+                raise _RequestError(404, "ResourceNotFoundException", f"The {name} {value} was not found.")
+        if op == "GetAsyncInvoke":
+            return self._get_async_invoke(params["invocationArn"])
+        if op == "ListAsyncInvokes":
+            with self._lock:
+                jobs = list(self._async_jobs.values())
+            return {"asyncInvokeSummaries": [self._async_summary(job, poll=False) for job in jobs]}
+        payload = ex.payload
+        if not isinstance(payload, dict):
+            raise _RequestError(400, "ValidationException", MALFORMED_MESSAGE)
+        if op == "ApplyGuardrail":
+            return agent_runtime.apply_guardrail_body(payload)
+        if op == "StartAsyncInvoke":
+            return self._start_async_invoke(payload)
+        if op in ("InvokeAgent", "InvokeInlineAgent"):
+            model = payload.get("foundationModel")
+            if isinstance(model, str) and model.startswith("invalid"):
+                raise _RequestError(400, "ValidationException", INVALID_MODEL_MESSAGE)
+            return agent_runtime.agent_events(
+                payload, session_id=params["sessionId"], region=self.region, agent_id=params.get("agentId"),
+                alias_id=params.get("agentAliasId"), steps=steps, answer=text,
+            )
+        if op == "Retrieve":
+            return agent_runtime.retrieve_body(payload, params["knowledgeBaseId"])
+        if op == "RetrieveAndGenerate":
+            session = payload.get("sessionId") or str(uuid.uuid4())
+            return agent_runtime.retrieve_and_generate_body(payload, str(session), text)
+        if op == "RetrieveAndGenerateStream":
+            return agent_runtime.retrieve_and_generate_events(payload, text)
+        return agent_runtime.flow_events(payload, text)  # InvokeFlow
+
+    def _start_async_invoke(self, payload: Dict[str, Any]) -> Dict[str, Any]:
+        model_id = payload.get("modelId")
+        if not isinstance(model_id, str) or model_id.startswith("invalid"):
+            raise _RequestError(400, "ValidationException", INVALID_MODEL_MESSAGE)
+        arn = f"arn:aws:bedrock:{self.region}:{agent_runtime.ACCOUNT}:async-invoke/{uuid.uuid4().hex[:12]}"
+        base = responders.resolve_model(model_id).base_id or model_id
+        model_arn = (model_id if model_id.startswith("arn:")
+                     else f"arn:aws:bedrock:{self.region}::foundation-model/{base}")
+        job = {"invocationArn": arn, "modelArn": model_arn, "clientRequestToken": payload.get("clientRequestToken"),
+               "submitTime": _iso_now(), "outputDataConfig": payload.get("outputDataConfig") or {}, "polls": 0}
+        with self._lock:
+            self._async_jobs[arn] = job
+        return {"invocationArn": arn}
+
+    def _get_async_invoke(self, arn: str) -> Dict[str, Any]:
+        with self._lock:
+            job = self._async_jobs.get(arn)
+            if job is None:
+                raise _RequestError(404, "ResourceNotFoundException", f"Async invocation {arn} not found.")
+            return self._async_summary(job, poll=True)
+
+    @staticmethod
+    def _async_summary(job: Dict[str, Any], poll: bool) -> Dict[str, Any]:
+        """GetAsyncInvoke's view of a job: InProgress at the first poll, Completed afterwards (unless forced)."""
+        if poll:
+            job["polls"] += 1
+        status = job.get("forced") or ("InProgress" if job["polls"] <= 1 else "Completed")
+        now = _iso_now()
+        body = {key: job[key] for key in ("invocationArn", "modelArn", "submitTime", "outputDataConfig")}
+        body.update(status=status, lastModifiedTime=now)
+        if job.get("clientRequestToken"):
+            body["clientRequestToken"] = job["clientRequestToken"]
+        if status != "InProgress":
+            body["endTime"] = now
+        if status == "Failed":
+            body["failureMessage"] = job.get("failureMessage", "The async invocation failed in FakeBedrock.")
+        return body
+
     def _default_reply(self, ex: _Exchange) -> FakeReply:
         """Validate like Bedrock (minimally) and compute the scripted reply."""
         if ex.model_id.startswith("invalid"):
@@ -606,11 +841,58 @@ class FakeBedrock:
             raise _RequestError(400, "ValidationException", MALFORMED_MESSAGE)
         if ex.operation in ("Converse", "ConverseStream"):
             prompt = responders.parse_converse(ex.payload)
-            return responders.compute_reply(prompt, self._cache, ex.ref.base_id or ex.model_id)
+            reply = responders.compute_reply(prompt, self._cache, ex.ref.base_id or ex.model_id)
+            return self._guarded(ex, prompt, reply)
         if ex.operation == "CountTokens":
             return responders.compute_reply(self._count_tokens_prompt(ex))
         family = responders.family_named(ex.ref.family)
-        return responders.compute_reply(family.parse_invoke(ex.payload))
+        prompt = family.parse_invoke(ex.payload)
+        return self._guarded(ex, prompt, responders.compute_reply(prompt))
+
+    def _guarded(self, ex: _Exchange, prompt: responders.Prompt, reply: FakeReply) -> FakeReply:
+        """Apply a guardrail configured on a Converse (``guardrailConfig``) or InvokeModel (headers) call."""
+        if ex.operation in ("Converse", "ConverseStream"):
+            config = ex.payload.get("guardrailConfig")
+            if not isinstance(config, dict) or not config.get("guardrailIdentifier"):
+                return reply
+            use = _GuardrailUse(str(config["guardrailIdentifier"]), config.get("trace") in ("enabled", "enabled_full"))
+        else:
+            identifier = ex.handler.headers.get("X-Amzn-Bedrock-GuardrailIdentifier")
+            if not identifier:
+                return reply
+            trace = (ex.handler.headers.get("X-Amzn-Bedrock-Trace") or "").upper() in ("ENABLED", "ENABLED_FULL")
+            use = _GuardrailUse(identifier, trace)
+        use.assessment = agent_runtime.guardrail_assessment(prompt.texts)
+        use.blocked = agent_runtime.guardrail_blocks(prompt.texts)
+        ex.guardrail = use
+        if not use.blocked:
+            return reply
+        # Converse says so in stopReason; InvokeModel bodies keep the family's normal finish and carry
+        # the top-level "amazon-bedrock-guardrailAction" field instead (see _guardrail_fields).
+        stop = "guardrail_intervened" if ex.operation in ("Converse", "ConverseStream") else "end_turn"
+        return reply.with_text(agent_runtime.GUARDRAIL_BLOCKED_MESSAGE, stop, 0, 0)
+
+    @staticmethod
+    def _guardrail_trace(ex: _Exchange, converse: bool) -> Optional[Dict[str, Any]]:
+        use = ex.guardrail
+        if use is None or not use.trace:
+            return None
+        if converse:
+            trace: Dict[str, Any] = {"inputAssessment": {use.identifier: use.assessment}}
+            if use.blocked:
+                trace["actionReason"] = "Guardrail blocked."
+            return {"guardrail": trace}
+        return {"guardrail": {"input": {use.identifier: use.assessment}}}
+
+    def _guardrail_fields(self, ex: _Exchange) -> Dict[str, Any]:
+        """The top-level keys Bedrock adds to InvokeModel bodies (and the last stream chunk) under a guardrail."""
+        if ex.guardrail is None:
+            return {}
+        fields: Dict[str, Any] = {"amazon-bedrock-guardrailAction": "INTERVENED" if ex.guardrail.blocked else "NONE"}
+        trace = self._guardrail_trace(ex, converse=False)
+        if trace is not None:
+            fields["amazon-bedrock-trace"] = trace
+        return fields
 
     def _count_tokens_prompt(self, ex: _Exchange) -> responders.Prompt:
         """CountTokens wraps either a Converse request or a base64 InvokeModel body."""
@@ -632,7 +914,11 @@ class FakeBedrock:
         if ex.operation == "CountTokens":
             handler.send_json(200, {"inputTokens": reply.input_tokens})
         elif ex.operation == "Converse":
-            handler.send_json(200, responders.converse_body(reply, ex.elapsed_ms()))
+            body = responders.converse_body(reply, ex.elapsed_ms())
+            trace = self._guardrail_trace(ex, converse=True)
+            if trace is not None:
+                body["trace"] = trace
+            handler.send_json(200, body)
         else:
             family = responders.family_named(ex.ref.family)
             headers = {
@@ -640,7 +926,7 @@ class FakeBedrock:
                 "x-amzn-bedrock-output-token-count": str(reply.output_tokens),
                 "x-amzn-bedrock-invocation-latency": str(ex.elapsed_ms()),
             }
-            handler.send_json(200, family.invoke_body(reply, ex.ref), headers)
+            handler.send_json(200, {**family.invoke_body(reply, ex.ref), **self._guardrail_fields(ex)}, headers)
 
     def _send_default_stream(self, ex: _Exchange, reply: FakeReply, scripted: Optional[Reply]) -> None:
         """Render the family's stream lazily so latencies in the last event are real."""
@@ -652,6 +938,9 @@ class FakeBedrock:
                 name, payload = event
                 if name == "metadata":
                     payload = {**payload, "metrics": {"latencyMs": ex.elapsed_ms()}}
+                    trace = self._guardrail_trace(ex, converse=True)
+                    if trace is not None:
+                        payload["trace"] = trace
                 return event_frame(name, payload)
 
             builders = [lambda i, n, e=e: converse_event(i, n, e) for e in events]
@@ -663,7 +952,7 @@ class FakeBedrock:
                     first_byte.append(ex.elapsed_ms())
                 if index == total - 1:
                     metrics = responders.invocation_metrics(reply, ex.elapsed_ms(), first_byte[0])
-                    chunk = {**chunk, "amazon-bedrock-invocationMetrics": metrics}
+                    chunk = {**chunk, **self._guardrail_fields(ex), "amazon-bedrock-invocationMetrics": metrics}
                 return chunk_frame(chunk)
 
             builders = [lambda i, n, c=c: model_chunk(i, n, c) for c in chunks]
@@ -686,12 +975,13 @@ class FakeBedrock:
         tail: Optional[bytes] = None,
         drop: bool = False,
         total: Optional[int] = None,
+        headers: Optional[Dict[str, str]] = None,
     ) -> None:
         """Chunked response, one frame per HTTP chunk, flushed, with ``event_delay`` between events."""
         handler = ex.handler
         builders = list(builders)
         count = total if total is not None else len(builders)
-        headers: Dict[str, str] = {}
+        headers = dict(headers or {})
         if ex.operation == "InvokeModelWithResponseStream":
             headers["X-Amzn-Bedrock-Content-Type"] = "application/json"
         handler.start_chunked(status, headers)
@@ -714,14 +1004,33 @@ class FakeBedrock:
             hook(index)
 
 
+def _iso_now() -> str:
+    """UTC now as the ISO-8601 timestamp AWS JSON protocols use."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+_LOADER: List[Any] = []  # one botocore data loader for every client the fake builds
+_LOADER_LOCK = threading.Lock()
+
+
 def _isolated_botocore_session() -> Any:
-    """A botocore session that ignores AWS_PROFILE and the user's shared config/credentials files."""
+    """A botocore session that ignores AWS_PROFILE and the user's shared config/credentials files.
+
+    Its service-model loader is shared between sessions: each new loader re-parses the service JSON
+    (~50 ms a client), which dominated test suites that build a client per test.
+    """
     import botocore.session
 
-    return botocore.session.Session(
+    session = botocore.session.Session(
         session_vars={
             "profile": (None, None, None, None),
             "config_file": (None, None, os.devnull, None),
             "credentials_file": (None, None, os.devnull, None),
         }
     )
+    with _LOADER_LOCK:
+        if not _LOADER:
+            _LOADER.append(session.get_component("data_loader"))
+        session.register_component("data_loader", _LOADER[0])
+    return session

@@ -1,0 +1,260 @@
+"""Nothing accumulates over many calls: invocations, spans, finalizers, memory.
+
+A long loop of instrumented calls through botocore's full client stack, answered in-process by a
+``before-send`` handler (``differential/transport.py``) so that 100,000 calls take minutes, not hours.
+The mix includes every way a result can be left: consumed, broken off, closed, failed, and abandoned
+unread (streams and bodies the application simply drops, collected by the garbage collector).
+
+Checked at three points (after a warm-up, at half-time, at the end), each after ``gc.collect()``:
+
+* no live ``Invocation`` objects, no unfinished spans, no pending ``weakref.finalize`` entries left by
+  bedrock-otel's observers (the application holds nothing, so there must be none);
+* traced Python memory (tracemalloc, started after the warm-up) grows by at most
+  ``MEMORY_BOUND`` over the second half. Why that bound: every structure bedrock-otel and the SDK
+  keep between calls is bounded (LRU caches, one metric aggregation per attribute set, the
+  subclass cache), so after the warm-up the steady state is flat and what remains is allocator and
+  interpreter noise (free lists, dict resizes, tracemalloc's own bookkeeping) measured at a few KiB.
+  A leak of even 64 bytes per call would add ``64 * calls/2`` — 64 KiB at the CI size, 3 MiB at
+  100,000 calls — so the bound is 32 KiB plus 8 bytes per call of the half: far above the noise,
+  below any per-call leak of a span (≈2 KiB), an Invocation (≈0.5 KiB) or a finalizer (≈0.2 KiB).
+* resident set size (``/proc/self/statm``) is reported, and must not grow by more than 32 MiB over
+  the second half (RSS moves in arenas and pages, so only gross leaks are caught there).
+
+Size: ``BEDROCK_OTEL_LEAK_CALLS`` (default 2,000; e.g. 100000 for the long run). No timing assertions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import threading
+import tracemalloc
+import weakref
+from typing import Any, Callable, Dict, List, Optional
+
+import botocore.client
+import pytest
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+
+from bedrock_otel import BedrockInstrumentor
+from bedrock_otel.telemetry.invocation import Invocation
+from differential.runner import make_client
+from differential.transport import CLAUDE, NOVA, attach
+
+CALLS = int(os.environ.get("BEDROCK_OTEL_LEAK_CALLS", "2000"))
+WARMUP = max(100, min(1000, CALLS // 10))
+MESSAGES = [{"role": "user", "content": [{"text": "how many tokens is this"}]}]
+BODY = b'{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}'
+
+
+def memory_bound(calls_in_half: int) -> int:
+    return 32 * 1024 + 8 * calls_in_half
+
+
+class CountingSpans(SpanProcessor):
+    """Counts started/ended spans and remembers only the open ones (so it cannot itself leak)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.open: Dict[int, str] = {}
+        self.ended = 0
+
+    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
+        with self._lock:
+            self.open[span.context.span_id] = span.name
+
+    def on_end(self, span: ReadableSpan) -> None:
+        with self._lock:
+            self.open.pop(span.context.span_id, None)
+            self.ended += 1
+
+
+# --------------------------------------------------------------------------------------------------
+# What the application does, call after call
+# --------------------------------------------------------------------------------------------------
+
+
+def _converse(client: Any) -> None:
+    client.converse(modelId=CLAUDE, messages=MESSAGES)
+
+
+def _stream_consumed(client: Any) -> None:
+    list(client.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"])
+
+
+def _stream_abandoned_unread(client: Any) -> None:
+    client.converse_stream(modelId=NOVA, messages=MESSAGES)
+
+
+def _stream_broken_off(client: Any) -> None:
+    for _ in client.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"]:
+        break
+
+
+def _body_read(client: Any) -> None:
+    client.invoke_model(modelId=CLAUDE, body=BODY)["body"].read()
+
+
+def _body_unread(client: Any) -> None:
+    client.invoke_model(modelId=CLAUDE, body=BODY)
+
+
+def _invoke_stream_consumed(client: Any) -> None:
+    list(client.invoke_model_with_response_stream(modelId=CLAUDE, body=BODY)["body"])
+
+
+def _invoke_stream_closed_part_way(client: Any) -> None:
+    stream = client.invoke_model_with_response_stream(modelId=CLAUDE, body=BODY)["body"]
+    events = iter(stream)
+    next(events)
+    next(events)
+    stream.close()
+
+
+def _failed(client: Any) -> None:
+    with contextlib.suppress(client.exceptions.ValidationException):
+        client.converse(modelId="invalid-model", messages=MESSAGES)
+
+
+def _body_partly_read(client: Any) -> None:
+    client.invoke_model(modelId=CLAUDE, body=BODY)["body"].read(10)
+
+
+PATTERNS: List[Callable[[Any], None]] = [
+    _converse, _stream_consumed, _stream_abandoned_unread, _stream_broken_off, _body_read, _body_unread,
+    _invoke_stream_consumed, _invoke_stream_closed_part_way, _failed, _body_partly_read,
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------------
+
+
+def live_invocations() -> int:
+    return sum(1 for o in gc.get_objects() if type(o) is Invocation)
+
+
+def pending_observer_finalizers() -> int:
+    """weakref.finalize entries whose callback is one of bedrock-otel's observers' (live objects only)."""
+    registry = getattr(weakref.finalize, "_registry", {})
+    return sum(1 for info in list(registry.values()) if "bedrock_otel" in getattr(info.func, "__module__", ""))
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        return 0
+
+
+class Checkpoint:
+    def __init__(self, name: str, calls: int, spans: CountingSpans) -> None:
+        gc.collect()
+        self.name = name
+        self.calls = calls
+        self.invocations = live_invocations()
+        self.finalizers = pending_observer_finalizers()
+        self.open_spans = dict(spans.open)
+        self.ended_spans = spans.ended
+        self.traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
+        self.rss = rss_bytes()
+
+    def __str__(self) -> str:
+        return (f"{self.name}: calls={self.calls} spans_ended={self.ended_spans} open_spans={len(self.open_spans)} "
+                f"invocations={self.invocations} finalizers={self.finalizers} "
+                f"traced={self.traced / 1024:.1f}KiB rss={self.rss / 2**20:.1f}MiB")
+
+
+@pytest.fixture
+def instrumented() -> Any:
+    spans = CountingSpans()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(spans)
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    instrumentor = BedrockInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        yield spans
+    finally:
+        instrumentor.uninstrument()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+def test_many_calls_leave_nothing_behind(instrumented: CountingSpans) -> None:
+    spans = instrumented
+    client = attach(make_client("http://bedrock.invalid"))  # the transport answers; nothing connects
+    made = 0
+
+    def run(count: int) -> None:
+        nonlocal made
+        for _ in range(count):
+            PATTERNS[made % len(PATTERNS)](client)
+            made += 1
+
+    run(WARMUP)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        half = (CALLS - WARMUP) // 2
+        start = Checkpoint("after warm-up", made, spans)
+        run(half)
+        middle = Checkpoint("half-time", made, spans)
+        run(half)
+        end = Checkpoint("end", made, spans)
+    finally:
+        tracemalloc.stop()
+    first, second = middle.traced - start.traced, end.traced - middle.traced
+    report = "\n".join(map(str, (start, middle, end)))
+    print(f"\nleaks: calls={made} traced growth first half={first / 1024:.1f}KiB second half={second / 1024:.1f}KiB "
+          f"(bound {memory_bound(half) / 1024:.1f}KiB) rss growth second half={(end.rss - middle.rss) / 2**20:.1f}MiB"
+          f"\n{report}")
+    for point in (start, middle, end):
+        assert point.invocations == 0, f"live Invocation objects: {point}"
+        assert not point.open_spans, f"unfinished spans: {point} {list(point.open_spans.values())[:5]}"
+        assert point.finalizers == 0, f"observer finalizers pending: {point}"
+    assert end.ended_spans - start.ended_spans == 2 * half
+    assert second <= memory_bound(half), f"traced memory grew {second} bytes over {half} calls\n{report}"
+    assert end.rss - middle.rss <= 32 * 2**20, report
+
+
+# --------------------------------------------------------------------------------------------------
+# Short-lived clients (a client per request or per task is common)
+# --------------------------------------------------------------------------------------------------
+
+CLIENTS = 40
+
+
+def live_client_classes() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects()
+               if isinstance(o, type) and issubclass(o, botocore.client.BaseClient) and o.__name__ == "BedrockRuntime")
+
+
+def _client_per_call(count: int) -> None:
+    for _ in range(count):
+        client = attach(make_client("http://bedrock.invalid"))
+        client.converse(modelId=CLAUDE, messages=MESSAGES)
+        list(client.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"])
+        del client
+
+
+def test_short_lived_clients_are_freed_without_instrumentation() -> None:
+    """Baseline for the test below: botocore itself frees a client's class with the client."""
+    _client_per_call(3)
+    before = live_client_classes()
+    _client_per_call(CLIENTS)
+    assert live_client_classes() - before <= 1
+
+
+def test_short_lived_clients_are_freed_when_instrumented(instrumented: CountingSpans) -> None:
+    _client_per_call(3)
+    before = live_client_classes()
+    _client_per_call(CLIENTS)
+    assert live_client_classes() - before <= 1
