@@ -144,10 +144,14 @@ def _run_wave(prometheus: Any, workloads: List[Any], wave: int, already: float) 
     reports = [w.wave_report() for w in workloads]
     expected = _total_tokens(reports)
     assert expected > already
+    calls = float(sum(c["count"] for r in reports for c in r["calls"]))
 
     def scraped() -> bool:
-        result = prometheus.query("sum(gen_ai_client_token_usage_sum)")
-        return bool(result) and result[0][1] == expected
+        # Tokens and calls both: failed calls record a duration but no tokens, and may land in a later
+        # scrape than the last successful call of the wave.
+        tokens = prometheus.query("sum(gen_ai_client_token_usage_sum)")
+        counted = prometheus.query("sum(gen_ai_client_operation_duration_seconds_count)")
+        return bool(tokens) and tokens[0][1] == expected and bool(counted) and counted[0][1] == calls
 
     stack.wait_until(scraped, 20, what=f"Prometheus to scrape wave {wave + 1} ({expected} tokens)")
     return reports

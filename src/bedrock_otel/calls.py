@@ -91,7 +91,7 @@ def begin(telemetry: Telemetry, operation: Operation, client: Any, params: Mappi
         span_attrs.update(remote_attributes(span_attrs))
         name = f"{prepared.operation} {prepared.target}" if prepared.target else prepared.operation
         span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attrs)
-        inv = Invocation(telemetry, span, metric_attrs)
+        inv = Invocation(telemetry, span, metric_attrs, prepared.content_source)
         # One context switch makes our span current and keeps HTTP instrumentations (urllib3,
         # requests) from adding a second span for the same request, as botocore's instrumentation does.
         token = otel_context.attach(

@@ -14,7 +14,7 @@ from ..telemetry.invocation import Invocation, Telemetry
 class Prepared:
     """What an operation learned from the request before the call."""
 
-    __slots__ = ("attributes", "model", "operation", "state", "target")
+    __slots__ = ("attributes", "content_source", "model", "operation", "state", "target")
 
     def __init__(self, operation: str, model: Optional[str], attributes: Dict[str, Any], state: Any = None,
                  target: Optional[str] = None) -> None:
@@ -25,6 +25,8 @@ class Prepared:
         # What the span name names after the operation: the model, or the agent / knowledge base / flow /
         # guardrail a call without a model targets; None names the span by the operation alone.
         self.target = target if target is not None else model
+        # (content reader, request) for content capture; set by prepare() only when capture is on.
+        self.content_source: Optional[Tuple[Any, Any]] = None
 
 
 class Operation:

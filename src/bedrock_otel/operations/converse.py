@@ -54,9 +54,10 @@ class Converse(Operation):
         base = base_model_id(model)
         if base:
             attrs[A.MODEL_FAMILY] = base.partition(".")[0]
+        prepared = Prepared("chat", model, attrs)
         if telemetry.content is not None:
-            telemetry.content.stage(CONTENT, params, model)
-        return Prepared("chat", model, attrs)
+            prepared.content_source = (CONTENT, params)
+        return prepared
 
     def complete(self, inv: Invocation, result: Dict[str, Any], prepared: Prepared,
                  telemetry: Telemetry) -> bool:

@@ -67,9 +67,10 @@ class InvokeModel(Operation):
             return Prepared("generate_content", model, attrs, None)
         attrs[A.MODEL_FAMILY] = codec.family
         attrs.update(codec.request_attributes(request))
+        prepared = Prepared(codec.operation_name(request), model, attrs, codec)
         if telemetry.content is not None and codec.content is not None:
-            telemetry.content.stage(codec.content, request, model)
-        return Prepared(codec.operation_name(request), model, attrs, codec)
+            prepared.content_source = (codec.content, request)
+        return prepared
 
     def complete(self, inv: Invocation, result: Dict[str, Any], prepared: Prepared,
                  telemetry: Telemetry) -> bool:

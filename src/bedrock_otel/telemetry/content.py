@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import redaction
@@ -232,12 +231,11 @@ def settings_from(capture_content: Any = None, content_redactor: Any = UNSET, co
 class ContentSettings:
     """Capture settings of one ``instrument()`` call; exists only when content capture is on.
 
-    ``stage``/``claim`` hand a request from ``Operation.prepare`` to the ``Invocation`` the core creates
-    next on the same thread (the core builds the span between the two): a thread-local slot, because
-    ``prepare`` runs before there is a span to decide sampling on.
+    ``Operation.prepare`` names where a request's content is (``Prepared.content_source``); the
+    ``Invocation`` reads it with :meth:`record_for` once its span exists, so sampling decides first.
     """
 
-    __slots__ = ("_staged", "logger", "max_length", "mode", "on_event", "on_span", "redactor")
+    __slots__ = ("logger", "max_length", "mode", "on_event", "on_span", "redactor")
 
     def __init__(self, mode: str, redactor: Optional[Redactor] = None, max_length: Optional[int] = None,
                  logger: Any = None) -> None:
@@ -247,25 +245,9 @@ class ContentSettings:
         self.redactor = redactor
         self.max_length = max_length
         self.logger = logger
-        self._staged = threading.local()
 
-    def stage(self, reader: Any, request: Any, model: str) -> None:
-        """Remember the request for the next :meth:`claim` (``reader.read_request(request, record)``)."""
-        self._staged.value = (reader, request, model)
-
-    def claim(self, span: Any, metric_attributes: Mapping[str, Any]) -> Optional[ContentRecord]:
-        """A record with the staged request's content, if this span's content will be exported at all.
-
-        The staged request must name the same model as the invocation claiming it, so a request left
-        behind by a call that never got a span cannot attach itself to another operation's span.
-        """
-        staged = getattr(self._staged, "value", None)
-        if staged is None:
-            return None
-        self._staged.value = None
-        reader, request, model = staged
-        if metric_attributes.get("gen_ai.request.model") != model:
-            return None
+    def record_for(self, span: Any, reader: Any, request: Any) -> Optional[ContentRecord]:
+        """A record with the request's content, if this span's content will be exported at all."""
         try:
             on_span = self.on_span and span.is_recording()
             on_event = self.on_event and bool(span.get_span_context().trace_flags.sampled)

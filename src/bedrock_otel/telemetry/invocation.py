@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 from time import perf_counter
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from opentelemetry.trace import Span, StatusCode, Tracer
 
@@ -58,7 +58,8 @@ class Invocation:
         "started",
     )
 
-    def __init__(self, telemetry: Telemetry, span: Span, metric_attributes: Dict[str, Any]) -> None:
+    def __init__(self, telemetry: Telemetry, span: Span, metric_attributes: Dict[str, Any],
+                 content_source: Optional[Tuple[Any, Any]] = None) -> None:
         self._telemetry = telemetry
         self.span = span
         self.metric_attributes = metric_attributes
@@ -72,7 +73,9 @@ class Invocation:
         settings = telemetry.content
         # The request's content, read now (the application is blocked in the call); None when capture is
         # off or this span is neither recording nor sampled.
-        self.content: Optional[ContentRecord] = None if settings is None else settings.claim(span, metric_attributes)
+        self.content: Optional[ContentRecord] = (
+            None if settings is None or content_source is None else settings.record_for(span, *content_source)
+        )
 
     @property
     def ended(self) -> bool:
