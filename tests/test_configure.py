@@ -501,3 +501,25 @@ def _check_zero_code(tmp_path: Path, receiver: OtlpGrpcReceiver, extra_path: str
 def test_opentelemetry_instrument_uses_bedrock_configurator(tmp_path: Path, grpc_receiver: OtlpGrpcReceiver):
     assert _registered("opentelemetry_configurator") and _registered("opentelemetry_distro")
     _check_zero_code(tmp_path, grpc_receiver)
+
+
+def test_capture_content_is_passed_to_the_instrumentation(tmp_path: Path):
+    script = tmp_path / "capture.py"
+    script.write_text(textwrap.dedent('''
+        import json, bedrock_otel
+        from bedrock_otel import BedrockInstrumentor
+        try:
+            bedrock_otel.configure(service_name="x", traces_exporter="none", metrics_exporter="none",
+                                   capture_content="EVERYTHING")
+        except ValueError as exc:
+            bad = str(exc)
+        configured = bedrock_otel.configure(service_name="x", traces_exporter="none", metrics_exporter="none",
+                                            capture_content="SPAN_ONLY")
+        print(json.dumps({"bad": bad, "kwargs": BedrockInstrumentor().instrument_kwargs.get("capture_content")}))
+        configured.shutdown()
+    '''))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")})
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "SPAN_ONLY" in out["bad"] and out["kwargs"] == "SPAN_ONLY"

@@ -213,6 +213,7 @@ def configure(
     set_global: bool = True,
     application_signals: Optional[bool] = None,
     application_signals_endpoint: Optional[str] = None,
+    capture_content: Optional[str] = None,
 ) -> Configured:
     """Set up tracing, metrics (and optionally logs) for a Bedrock app and instrument Bedrock.
 
@@ -229,6 +230,7 @@ def configure(
         "detector_timeout": detector_timeout, "metric_export_interval": metric_export_interval,
         "instrument": instrument, "set_global": set_global,
         "application_signals": application_signals, "application_signals_endpoint": application_signals_endpoint,
+        "capture_content": capture_content,
     }
     return configure_with(arguments, origin="bedrock_otel.configure()")
 
@@ -237,6 +239,10 @@ def configure_with(arguments: Dict[str, Any], origin: str) -> Configured:
     """:func:`configure` with its arguments as a dict; ``origin`` names the caller in messages."""
     global _first
     settings = _settings.resolve(arguments, os.environ)  # raises before anything is touched
+    if arguments.get("capture_content") is not None:
+        from ..telemetry.content import mode_from_argument
+
+        mode_from_argument(arguments["capture_content"])  # a bad mode raises here, before anything is built
     given = {key: value for key, value in arguments.items()
              if value is not None and key not in _NOT_COMPARED and _DEFAULTS.get(key) != value}
     with _lock:
@@ -247,7 +253,7 @@ def configure_with(arguments: Dict[str, Any], origin: str) -> Configured:
             configured = _build(settings, bool(arguments.get("set_global", True)))
             _first = (configured, given, origin)
         if arguments.get("instrument", True) and not configured.instrumented and not settings.sdk_disabled:
-            _instrument(configured)
+            _instrument(configured, arguments.get("capture_content"))
     return configured
 
 
@@ -367,7 +373,7 @@ def _application_signals(tracer_provider: TracerProvider, resource: Resource, se
     return meter_provider
 
 
-def _instrument(configured: Configured) -> None:
+def _instrument(configured: Configured, capture_content: Optional[str] = None) -> None:
     # Imported here: bedrock_otel.calls imports bedrock_otel.aws.appsignals, so a module-level import would be
     # circular.
     from ..instrumentor import BedrockInstrumentor
@@ -384,5 +390,7 @@ def _instrument(configured: Configured) -> None:
         kwargs = {"tracer_provider": configured.tracer_provider, "meter_provider": configured.meter_provider}
         if configured.logger_provider is not None:
             kwargs["logger_provider"] = configured.logger_provider
+    if capture_content is not None:  # else instrument() reads OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+        kwargs["capture_content"] = capture_content
     instrumentor.instrument(**kwargs)
     configured.instrumented = True
