@@ -181,3 +181,20 @@ def test_malformed_stream_chunk_never_reaches_the_app(fake_bedrock, bedrock_span
     a = bedrock_spans.one().attributes
     assert a["bedrock_otel.parse_error"]
     assert a["bedrock_otel.stream.end_state"] == "completed"
+
+
+def test_chunk_gap_metrics_can_be_turned_off(fake_bedrock):
+    from bedrock_otel import BedrockInstrumentor
+    from bedrock_otel.testing.capture import Capture
+
+    capture = Capture()
+    BedrockInstrumentor().instrument(tracer_provider=capture.spans.provider, meter_provider=capture.metrics.provider,
+                                     chunk_gap_metrics=False)
+    try:
+        _converse_events(fake_bedrock.client())
+    finally:
+        BedrockInstrumentor().uninstrument()
+    assert capture.metrics.count("gen_ai.client.operation.time_to_first_chunk") == 1
+    assert capture.metrics.count("gen_ai.client.operation.time_per_output_chunk") == 0
+    with pytest.raises(ValueError, match="chunk_gap_metrics"):
+        BedrockInstrumentor().instrument(chunk_gap_metrics="no")

@@ -43,6 +43,9 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
       card numbers), or None; default ``BEDROCK_OTEL_CONTENT_REDACTOR``.
     * ``content_max_length`` — characters kept per message part (then a truncation marker);
       default ``BEDROCK_OTEL_CONTENT_MAX_LENGTH``, else unlimited.
+
+    ``chunk_gap_metrics=False`` skips ``gen_ai.client.operation.time_per_output_chunk`` (one histogram
+    record per streamed chunk, most of a stream's per-event cost); time to first chunk stays.
     """
 
     _telemetry: Optional[Telemetry] = None
@@ -66,7 +69,10 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             kwargs.get("logger_provider"),
             logger_factory=_event_logger,
         )
-        self._telemetry = Telemetry(tracer, Instruments(meter), limit, keys, content)
+        chunk_gaps = kwargs.get("chunk_gap_metrics", True)
+        if not isinstance(chunk_gaps, bool):
+            raise ValueError(f"chunk_gap_metrics must be True or False, got {chunk_gaps!r}")
+        self._telemetry = Telemetry(tracer, Instruments(meter), limit, keys, content, chunk_gaps)
         self._kwargs = dict(kwargs)
         import botocore.client
 

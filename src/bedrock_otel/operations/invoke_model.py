@@ -96,7 +96,7 @@ class InvokeModel(Operation):
                 codec.parse_response(parsed, outcome)  # type: ignore[union-attr]
                 content.outputs = fields.read_response(parsed)  # type: ignore[union-attr]
 
-        return not observe_body(body, inv, parse, telemetry.body_limit)
+        return not observe_body(body, inv, parse, telemetry.body_limit, _header_int(headers, "content-length"))
 
 
 class InvokeModelWithResponseStream(InvokeModel):

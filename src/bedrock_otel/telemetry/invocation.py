@@ -30,15 +30,19 @@ _log = logging.getLogger(__name__)
 class Telemetry:
     """The handles an instrumentor hands to every invocation it starts."""
 
-    __slots__ = ("body_limit", "content", "instruments", "metric_keys", "tracer")
+    __slots__ = ("body_limit", "chunk_gaps", "content", "instruments", "metric_keys", "tracer")
 
     def __init__(self, tracer: Tracer, instruments: Instruments, body_limit: int,
-                 metric_keys: frozenset = frozenset(), content: Optional[ContentSettings] = None) -> None:
+                 metric_keys: frozenset = frozenset(), content: Optional[ContentSettings] = None,
+                 chunk_gaps: bool = True) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.body_limit = body_limit  # bytes of a request or response body we are willing to parse
         self.metric_keys = metric_keys  # attribution keys (bedrock_otel.attributes) copied onto metrics
         self.content = content  # None unless content capture is on: every content path tests this first
+        # gen_ai.client.operation.time_per_output_chunk: one histogram record per chunk is most of a
+        # stream's per-event cost (docs/benchmarks.md), so it can be turned off.
+        self.chunk_gaps = chunk_gaps
 
 
 class Invocation:
@@ -86,7 +90,7 @@ class Invocation:
         now = perf_counter()
         if self.first_chunk_at is None:
             self.first_chunk_at = now
-        else:
+        elif self._telemetry.chunk_gaps:
             self._chunk_gaps.append(now - self._last_chunk)
         self._last_chunk = now
 

@@ -165,7 +165,11 @@ class ObservedAsyncBody(_ClosingObserved):
                 observer.stop("closed")
 
 
-def observe_body(body: Any, inv: Invocation, parse: Optional[BodyParser], limit: int) -> bool:
+def observe_body(body: Any, inv: Invocation, parse: Optional[BodyParser], limit: int,
+                 length: Optional[int] = None) -> bool:
+    """Attach to ``body``; a declared ``length`` over ``limit`` means no chunk is ever kept."""
     observer = BodyObserver(inv, parse, limit)
+    if length is not None and length > limit:
+        observer.chunks = None  # finish() then reports too_large; Bedrock's header counts stay
     mixin = ObservedAsyncBody if inspect.iscoroutinefunction(getattr(type(body), "read", None)) else ObservedBody
     return attach(body, mixin, observer, lambda: observer.stop("garbage_collected"))
