@@ -43,7 +43,16 @@ def _normalise(values: Optional[Mapping[str, Any]], keywords: Mapping[str, Any])
 
 
 class attributes:
-    """Context manager and decorator that scopes attribution values; see the module docstring."""
+    """Context manager and decorator that puts attribution values on every Bedrock span inside its scope.
+
+    Use it as ``with bedrock_otel.attributes(tenant_id="acme", app_feature="summaries"):`` or as a decorator
+    (``@bedrock_otel.attributes(tenant_id="acme")``, sync or async). Keyword names become attribute names with
+    ``_`` → ``.`` (``tenant_id`` → ``tenant.id``); pass a mapping for exact names. Values must be str, bool, int
+    or float. Scopes nest (inner values win) and follow the code through threads' and asyncio tasks' own
+    contexts, so concurrent requests never see each other's values. Keys in the metric allow-list (default
+    ``tenant.id``; ``instrument(metric_attributes=[...])``) also go on the metrics: keep that list to
+    low-cardinality keys.
+    """
 
     def __init__(self, values: Optional[Mapping[str, Any]] = None, **keywords: Any) -> None:
         self._values = _normalise(values, keywords)

@@ -65,6 +65,7 @@ class CapturedSpans:
 
     @property
     def spans(self) -> List[ReadableSpan]:
+        """Every finished span so far, in the order they ended."""
         return list(self.exporter.get_finished_spans())
 
     @property
@@ -88,6 +89,7 @@ class CapturedSpans:
         return found[0]
 
     def clear(self) -> None:
+        """Forget the finished spans captured so far."""
         self.exporter.clear()
 
     def __len__(self) -> int:
@@ -101,6 +103,8 @@ class CapturedSpans:
 
 
 class MetricPoint:
+    """One data point: the metric's name, its attributes, and ``count``/``sum`` (histograms) or ``value``."""
+
     __slots__ = ("attributes", "count", "name", "sum", "value")
 
     def __init__(self, name: str, attributes: Dict[str, Any], point: Any) -> None:
@@ -125,6 +129,7 @@ class CapturedMetrics:
         self.provider = MeterProvider(metric_readers=[self.reader])
 
     def points(self, name: Optional[str] = None, **filters: Any) -> List[MetricPoint]:
+        """Data points of metric ``name`` (every metric when None) whose attributes equal ``filters``."""
         wanted = _wanted(filters)
         data = self.reader.get_metrics_data()
         found: List[MetricPoint] = []
@@ -140,6 +145,7 @@ class CapturedMetrics:
         return found
 
     def names(self) -> Sequence[str]:
+        """The names of the metrics recorded so far, sorted."""
         return sorted({p.name for p in self.points()})
 
     def token_usage(self, token_type: Optional[str] = None, **filters: Any) -> int:
@@ -161,5 +167,6 @@ class Capture:
         self.metrics = CapturedMetrics()
 
     def shutdown(self) -> None:
+        """Shut both providers down (the fixtures do it after each test)."""
         self.spans.provider.shutdown()
         self.metrics.provider.shutdown()
