@@ -32,10 +32,11 @@ ROUNDS = 2  # each caller makes every kind of call this many times
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[fake_server.FakeBedrock]:
-    """A fake whose listen backlog takes 200 simultaneous connects.
+    """A fake of this module's own whose listen backlog takes 200 simultaneous connects.
 
-    FakeBedrock's ThreadingHTTPServer keeps socketserver's default backlog of 5, so dozens of clients
-    connecting at once get "connection reset by peer" before the server accepts them (reported).
+    socketserver's default backlog is 5: dozens of clients connecting at once then get "connection
+    reset by peer" before the server accepts them. The fake now sets 256 itself; this keeps the test
+    independent of that default.
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fake_server._Server, "request_queue_size", 256)

@@ -270,12 +270,6 @@ def test_codec_failure_is_recorded_not_raised(fake: FakeBedrock, monkeypatch: py
     assert result.ok, _explain(scenario, result)
 
 
-_FINISH_FAILURE = pytest.mark.xfail(
-    strict=True, reason="Invocation.end(): an exception inside _finish() (here: reading an Outcome property) is "
-                        "swallowed after the span is ended bare: no gen_ai.client.operation.duration point and no "
-                        "bedrock_otel.parse_error")
-
-
 def _outcome_cases() -> List[Any]:
     scenarios = {
         "Converse": _one(CONVERSE, CLAUDE),
@@ -286,8 +280,7 @@ def _outcome_cases() -> List[Any]:
         "InvokeModelWithResponseStream-titan": _one(INVOKE_STREAM, TITAN),
     }
     # Properties are read only while the span ends (Invocation._finish), methods while parsing.
-    return [pytest.param(name, scenario, id=f"{name}-{label}",
-                         marks=[_FINISH_FAILURE] if isinstance(vars(Outcome)[name], property) else [])
+    return [pytest.param(name, scenario, id=f"{name}-{label}")
             for name in _outcome_members() for label, scenario in scenarios.items()]
 
 
@@ -302,7 +295,7 @@ def test_outcome_failure_is_recorded_not_raised(fake: FakeBedrock, monkeypatch: 
 
     is_property = isinstance(vars(Outcome)[member], property)
     monkeypatch.setattr(Outcome, member, property(counting_boom) if is_property else counting_boom)
-    result = check(fake, scenario, count=not is_property)  # xfail cases stay out of the summary
+    result = check(fake, scenario, count=not is_property)  # forced failures stay out of the summary
     assert result.ok, _explain(scenario, result)
     if used:  # the member was used on this path (only instrumented code uses Outcome): the span must say so
         [span] = result.spans
@@ -310,9 +303,8 @@ def test_outcome_failure_is_recorded_not_raised(fake: FakeBedrock, monkeypatch: 
         assert any(BOOM in e for e in errors), f"Outcome.{member} raised but parse_error is {errors!r}"
 
 
-FORCED_PATCHES = {  # Outcome properties are left out: see _FINISH_FAILURE
-    **{f"Outcome.{name}": _patch_outcome(name) for name in _outcome_members()
-       if not isinstance(vars(Outcome)[name], property)},
+FORCED_PATCHES = {
+    **{f"Outcome.{name}": _patch_outcome(name) for name in _outcome_members()},
     **{f"{prefix}{attr}": _patch_codec(prefix, attr) for prefix in ("anthropic.", "amazon.nova-", "amazon.titan-text-")
        for attr in ("parse_response", "stream_decoder")},
 }
@@ -328,13 +320,10 @@ def test_forced_failures_never_reach_the_application(fake: FakeBedrock, target: 
 
 
 # --------------------------------------------------------------------------------------------------
-# Known bugs (xfail strict: flip when fixed)
+# Bugs this harness found (fixed; kept as regression tests)
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="calls.begin() returns None when Operation.prepare raises, so the call gets "
-                                      "no span and no duration point: json.loads(memoryview) raises TypeError in "
-                                      "read_request_body, which only catches ValueError")
 def test_memoryview_request_body_still_gets_its_span(fake: FakeBedrock) -> None:
     scenario = Scenario((CallSpec(INVOKE, CLAUDE, body=BodySpec("memoryview", BODIES[CLAUDE]),
                                   behaviour=Behaviour("read")),))
@@ -342,10 +331,6 @@ def test_memoryview_request_body_still_gets_its_span(fake: FakeBedrock) -> None:
     assert result.ok, _explain(scenario, result)
 
 
-@pytest.mark.xfail(strict=True, reason="read_request_body reads a body that has tell() but cannot seek back (an HTTP "
-                                      "response, a socket file): with bearer-token (Bedrock API key) or unsigned "
-                                      "clients botocore then sends an empty body and Bedrock answers "
-                                      "ValidationException")
 @pytest.mark.parametrize("unsigned", [True, False], ids=["unsigned", "sigv4-param-error"])
 def test_unseekable_request_body_is_not_consumed(fake: FakeBedrock, unsigned: bool) -> None:
     # sigv4 clients hash (read) the body themselves and fail on it anyway; the difference then shows
@@ -357,8 +342,6 @@ def test_unseekable_request_body_is_not_consumed(fake: FakeBedrock, unsigned: bo
     assert result.ok, _explain(scenario, result)
 
 
-@pytest.mark.xfail(strict=True, reason="calls.begin() returns None when a codec's request_attributes raises: the "
-                                      "call gets no span and no duration point")
 def test_request_attribute_failure_still_gets_its_span(fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_codec("anthropic."), "request_attributes", _boom)
     scenario = _one(INVOKE, CLAUDE)
@@ -366,8 +349,6 @@ def test_request_attribute_failure_still_gets_its_span(fake: FakeBedrock, monkey
     assert result.ok, _explain(scenario, result)
 
 
-@pytest.mark.xfail(strict=True, reason="Invocation.fail() calls error_type() outside its try block: a failure "
-                                      "there replaces the application's own exception")
 def test_error_type_failure_does_not_replace_the_apps_exception(fake: FakeBedrock,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import bedrock_otel.telemetry.invocation as invocation
@@ -449,8 +430,6 @@ def test_the_harness_catches_broken_instrumentation(fake: FakeBedrock, monkeypat
     assert not result.ok, "the differential harness did not notice the broken instrumentation"
 
 
-@pytest.mark.xfail(strict=True, reason="read_request_body only catches ValueError: json.loads raises RecursionError "
-                                      "on a deeply nested body, so begin() gives up and the call gets no span")
 def test_deeply_nested_request_body_still_gets_its_span() -> None:
     # In-process transport: the fake server itself crashes on such a body (reported separately).
     from differential.transport import attach

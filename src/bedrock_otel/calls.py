@@ -7,7 +7,8 @@ raises: a failure inside bedrock-otel costs telemetry, never the application's c
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
@@ -17,7 +18,7 @@ from opentelemetry.trace import SpanKind
 
 from . import operations  # noqa: F401  (registers the operation modules)
 from .attribution import current_attributes
-from .aws.appsignals import remote_attributes
+from .aws.appsignals import REMOTE_INPUT_KEYS, remote_attributes, sdk_call_remote_attributes
 from .operations.base import Operation, Prepared, lookup
 from .telemetry import attributes as A
 from .telemetry.invocation import Invocation, Telemetry
@@ -55,7 +56,10 @@ def operation_for(client: Any, method: str) -> Optional[Operation]:
 def begin(telemetry: Telemetry, operation: Operation, client: Any, params: Mapping[str, Any]) -> Optional[Call]:
     """Start the span and make it current; None when anything about the call defeats us."""
     try:
-        prepared = operation.prepare(params, telemetry)
+        try:
+            prepared = operation.prepare(params, telemetry)
+        except Exception as exc:  # a request we fail to read still gets its span, saying so
+            prepared = _unreadable_request(operation, params, exc)
         meta = client.meta
         service_id = meta.service_model.service_id
         address, port = _server(meta.endpoint_url)
@@ -87,8 +91,12 @@ def begin(telemetry: Telemetry, operation: Operation, client: Any, params: Mappi
         if operation.streaming:
             span_attrs[A.GEN_AI_REQUEST_STREAM] = True
         # CloudWatch Application Signals' dependency (aws.remote.*: AWS::BedrockRuntime, AWS::Bedrock::Model =
-        # model id), as the ADOT distro would derive it, so it is on the span whoever exports it.
-        span_attrs.update(remote_attributes(span_attrs))
+        # model id), as the ADOT distro would derive it, so it is on the span whoever exports it. Memoised
+        # when only our own rpc.* and model attributes decide it (attribution and request said nothing it reads).
+        if REMOTE_INPUT_KEYS.isdisjoint(prepared.attributes) and (not scoped or REMOTE_INPUT_KEYS.isdisjoint(scoped)):
+            span_attrs.update(sdk_call_remote_attributes(service_id, operation.method, prepared.model))
+        else:
+            span_attrs.update(remote_attributes(span_attrs))
         name = f"{prepared.operation} {prepared.target}" if prepared.target else prepared.operation
         span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attrs)
         inv = Invocation(telemetry, span, metric_attrs, prepared.content_source)
@@ -101,6 +109,12 @@ def begin(telemetry: Telemetry, operation: Operation, client: Any, params: Mappi
     except Exception:
         _log.debug("bedrock-otel could not start a span", exc_info=True)
         return None
+
+
+def _unreadable_request(operation: Operation, params: Mapping[str, Any], exc: Exception) -> Prepared:
+    model = params.get("modelId") if isinstance(params, Mapping) else None
+    return Prepared(operation.fallback_operation, model if isinstance(model, str) else None,
+                    {A.PARSE_ERROR: [f"request: {type(exc).__name__}: {exc}"[:200]]})
 
 
 def _detach(call: Call) -> None:
@@ -139,10 +153,11 @@ def failed(call: Call, exc: BaseException) -> None:
 
 
 def _apply_metadata(inv: Invocation, result: Mapping[str, Any]) -> None:
+    """The response metadata's span attributes, set with the outcome's when the span ends (one SDK call)."""
     metadata = result.get("ResponseMetadata")
-    if not isinstance(metadata, Mapping) or not inv.span.is_recording():
+    if type(metadata) is not dict and not isinstance(metadata, Mapping):
         return
-    attrs: Dict[str, Any] = {}
+    attrs = inv.closing_attributes
     request_id = metadata.get("RequestId")
     if request_id:
         attrs[A.AWS_REQUEST_ID] = request_id
@@ -155,7 +170,6 @@ def _apply_metadata(inv: Invocation, result: Mapping[str, Any]) -> None:
     retries = metadata.get("RetryAttempts")
     if retries is not None:
         attrs[A.RETRY_ATTEMPTS] = retries
-    inv.span.set_attributes(attrs)
 
 
 def _server(endpoint_url: Optional[str]) -> Tuple[Optional[str], Optional[int]]:

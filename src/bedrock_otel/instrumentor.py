@@ -53,6 +53,7 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     _restore_botocore: Callable[[], None] = staticmethod(lambda: None)
 
     def instrumentation_dependencies(self) -> Collection[str]:
+        """The packages this instruments (``botocore >= 1.35``), as OpenTelemetry's dependency check reads them."""
         return _INSTRUMENTS
 
     def _instrument(self, **kwargs: Any) -> None:

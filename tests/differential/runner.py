@@ -244,16 +244,13 @@ def body_behaviour(kind: str, amount: int, holder: Holder, tx: CallTranscript) -
     elif kind == "read_zero":
         tx.step("read_zero", lambda: body.read(0))
         tx.step("read", body.read, ends_span=True)
-    elif kind == "json_load":
-        try:
-            tx.note("json_load", normalise(json.load(body)))
-        except json.JSONDecodeError as exc:  # the body was read; the app could not parse it
-            tx.app_side("json_load", exc)
-            tx.span_ends()
-        except Exception as exc:
-            tx.raised("json_load", exc)
-        else:
-            tx.span_ends()
+    elif kind == "json_load":  # json.load(body) is json.loads(body.read()): keep the two failures apart
+        data = tx.step("read", body.read, ends_span=True)
+        if data is not _FAILED:
+            try:
+                tx.note("json_loads", normalise(json.loads(data)))
+            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError: the app's parsing, not the call
+                tx.app_side("json_loads", exc)
     elif kind == "buffered_reader":  # io.BufferedReader over the body (readinto into its own buffer)
         reader = io.BufferedReader(body, buffer_size=max(size, 16))  # type: ignore[arg-type]
         tx.step("buffered_peek", lambda: reader.peek(1)[:1])

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import lru_cache
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
@@ -183,6 +184,28 @@ def remote_attributes(attrs: Mapping[str, Any]) -> Dict[str, str]:
         found[AWS_REMOTE_RESOURCE_IDENTIFIER] = identifier
         found[AWS_CFN_PRIMARY_IDENTIFIER] = cfn if cfn is not None else identifier
     return found
+
+
+# Every attribute remote_attributes reads: an SDK call whose own attributes hold none of these has the remote
+# attributes of its service, API and model alone, whatever else is on its span.
+REMOTE_INPUT_KEYS = frozenset({
+    "rpc.system", "rpc.service", "rpc.method", "gen_ai.request.model", "aws.dynamodb.table_names",
+    "aws.dynamodb.table.arn", "aws.kinesis.stream.name", "aws.kinesis.stream.arn", "aws.s3.bucket",
+    "aws.sqs.queue.name", "aws.sqs.queue.url", "aws.bedrock.agent.id", "aws.bedrock.data_source.id",
+    "aws.bedrock.guardrail.id", "aws.bedrock.guardrail.arn", "aws.bedrock.knowledge_base.id",
+    "aws.secretsmanager.secret.arn", "aws.sns.topic.arn", "aws.step_functions.state_machine.arn",
+    "aws.step_functions.activity.arn", "aws.lambda.function.name", "aws.lambda.function.arn",
+})
+
+
+@lru_cache(maxsize=256)
+def sdk_call_remote_attributes(service: str, method: str, model: Optional[str]) -> Dict[str, str]:
+    """``remote_attributes`` of an AWS SDK span whose only inputs (:data:`REMOTE_INPUT_KEYS`) are ``rpc.*`` and
+    the model, memoised: what ``calls.begin`` puts on most Bedrock spans. The result is shared: read it only."""
+    attrs = {"rpc.system": "aws-api", "rpc.service": service, "rpc.method": method}
+    if model is not None:
+        attrs["gen_ai.request.model"] = model
+    return remote_attributes(attrs)
 
 
 # -- span → metric attributes (the distro's generator) ---------------------------------------------------

@@ -7,9 +7,10 @@ add and to test on dictionaries alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Tuple, Union
 
 from ..telemetry import attributes as A
 
@@ -157,6 +158,9 @@ _ACCEPT: Dict[str, Callable[[Any], bool]] = {
     "outputs": _present,
 }
 _FACTS = tuple(_ACCEPT)
+# What Fields.apply does with a fact's values
+_TOKENS, _FIRST, _EACH_REASON, _COUNT = range(4)
+_ACTIONS = {"response_id": _FIRST, "response_model": _FIRST, "finish_reasons": _EACH_REASON, "outputs": _COUNT}
 
 
 @cache
@@ -166,11 +170,28 @@ def _steps(path: str) -> Steps:
 
 
 def _walk(body: Any, steps: Steps) -> List[Any]:
-    current: List[Any] = [body]
+    # One value until the first ``[]`` step (most paths have none): no per-step lists.
+    value = body
+    for index, (key, expand) in enumerate(steps):
+        if type(value) is not dict and not isinstance(value, Mapping):
+            return []
+        value = value.get(key)
+        if value is None:
+            return []
+        if expand:
+            if not isinstance(value, list):
+                return []
+            items = [v for v in value if v is not None]
+            return _walk_items(items, steps[index + 1:]) if items else items
+    return [value]
+
+
+def _walk_items(current: List[Any], steps: Steps) -> List[Any]:
+    """The rest of a path from each of several items (after a ``[]`` step)."""
     for key, expand in steps:
         found: List[Any] = []
         for item in current:
-            if not isinstance(item, Mapping):
+            if type(item) is not dict and not isinstance(item, Mapping):
                 continue
             value = item.get(key)
             if value is None:
@@ -193,18 +214,62 @@ def _top(path: Compiled) -> str:
     return path if isinstance(path, str) else path[0][0]
 
 
-def _found(body: Mapping[str, Any], compiled: Tuple[Compiled, ...], accept: Callable[[Any], bool]) -> List[Any]:
-    """The accepted values at the first compiled path that has any; paths whose top key is absent cost one lookup."""
-    for path in compiled:
+# A path as the readers below take it: (kind, top-level key, rest). Kind 0: the top-level key alone; kind 1:
+# then the keys in ``rest`` one after the other (no ``[]``); kind 2: ``rest`` is the whole path's Steps.
+Plan = Tuple[Tuple[int, str, Any], ...]
+
+
+def _precompile(paths: Paths) -> Plan:
+    plan = []
+    for path in _compile(paths):
         if isinstance(path, str):
-            value = body.get(path)
-            if value is not None and accept(value):
+            plan.append((0, path, None))
+        elif any(expand for _, expand in path):
+            plan.append((2, path[0][0], path))
+        else:
+            plan.append((1, path[0][0], tuple(key for key, _ in path[1:])))
+    return tuple(plan)
+
+
+_cached_plan = lru_cache(maxsize=1024)(_precompile)
+
+
+def _first(body: Mapping[str, Any], plan: Plan, accept: Callable[[Any], bool]) -> Optional[List[Any]]:
+    """The accepted values at the first path of ``plan`` that has any (None: none has); a path whose top-level
+    key is absent costs one lookup."""
+    if type(body) is not dict and not isinstance(body, Mapping):  # e.g. a stream chunk that is a JSON list
+        for kind, top, _ in plan:
+            if kind == 0:
+                value = body.get(top)  # type: ignore[attr-defined]  # raises, as a non-mapping body always has
+                if value is not None and accept(value):
+                    return [value]
+            elif top in body:  # (may raise too) a path below a non-mapping has no values
+                continue
+        return None
+    get = body.get
+    for kind, top, rest in plan:
+        value = get(top)
+        if value is None:
+            continue
+        if kind == 1:
+            for key in rest:
+                if type(value) is not dict and not isinstance(value, Mapping):
+                    value = None
+                    break
+                value = value.get(key)
+                if value is None:
+                    break
+            else:
+                if accept(value):
+                    return [value]
+        elif kind == 0:
+            if accept(value):
                 return [value]
-        elif path[0][0] in body:
-            values = [v for v in _walk(body, path) if accept(v)]
+        else:
+            values = [v for v in _walk(body, rest) if accept(v)]
             if values:
                 return values
-    return []
+    return None
 
 
 def path_values(body: Any, path: str) -> List[Any]:
@@ -214,9 +279,13 @@ def path_values(body: Any, path: str) -> List[Any]:
 
 def first_values(body: Any, paths: Paths, accept: Callable[[Any], bool]) -> List[Any]:
     """The accepted values at the first of ``paths`` that has any (alternatives, in order)."""
-    if not isinstance(body, Mapping):
+    if type(body) is not dict and not isinstance(body, Mapping):
         return []
-    return _found(body, _compile(paths), accept)
+    try:
+        plan = _cached_plan(paths)
+    except TypeError:  # paths given as a list: unhashable, compile each time
+        plan = _precompile(paths)
+    return _first(body, plan, accept) or []
 
 
 @dataclass(frozen=True)
@@ -247,6 +316,10 @@ class Fields:
     _keys: FrozenSet[str] = field(init=False, repr=False, compare=False, default=frozenset())
     _plan: Tuple[Tuple[str, Tuple[Compiled, ...]], ...] = field(init=False, repr=False, compare=False, default=())
     _content: Tuple[Compiled, ...] = field(init=False, repr=False, compare=False, default=())
+    # (fact, action, plan, accept) per declared fact, and the content paths, as _first reads them
+    _reads: Tuple[Tuple[str, int, Plan, Callable[[Any], bool]], ...] = field(
+        init=False, repr=False, compare=False, default=())
+    _content_plan: Plan = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         # Compiled once: streams apply these to every chunk, so the per-chunk work must stay small.
@@ -256,6 +329,10 @@ class Fields:
         object.__setattr__(self, "_plan", plan)
         object.__setattr__(self, "_content", content)
         object.__setattr__(self, "_keys", frozenset(keys) | frozenset(self.known))
+        reads = tuple((fact, _ACTIONS.get(fact, _TOKENS), _precompile(getattr(self, fact)), _ACCEPT[fact])
+                      for fact, _ in plan)
+        object.__setattr__(self, "_reads", reads)
+        object.__setattr__(self, "_content_plan", _precompile(self.content))
 
     @property
     def top_keys(self) -> FrozenSet[str]:
@@ -264,21 +341,23 @@ class Fields:
 
     def apply(self, body: Mapping[str, Any], outcome: Outcome) -> None:
         """Copy every declared fact found in ``body`` (a response body or one stream chunk) to ``outcome``."""
-        tokens: Dict[str, int] = {}
-        for fact, compiled in self._plan:
-            values = _found(body, compiled, _ACCEPT[fact])
-            if not values:
+        tokens: Optional[Dict[str, int]] = None
+        for fact, action, plan, accept in self._reads:
+            values = _first(body, plan, accept)
+            if values is None:
                 continue
-            if fact == "finish_reasons":
+            if action == _TOKENS:
+                if tokens is None:
+                    tokens = {}
+                tokens[fact] = sum(values)
+            elif action == _FIRST:
+                setattr(outcome, fact, values[0])
+            elif action == _EACH_REASON:
                 for reason in values:
                     outcome.add_finish_reason(reason)
-            elif fact == "outputs":
+            else:  # _COUNT
                 outcome.output_count = len(values)
                 outcome.output_kind = self.output_kind
-            elif fact in ("response_id", "response_model"):
-                setattr(outcome, fact, values[0])
-            else:
-                tokens[fact] = sum(values)
         if tokens:
             outcome.set_cache(tokens.get("cache_read_tokens"), tokens.get("cache_write_tokens"))
             outcome.set_usage(tokens.get("input_tokens"), tokens.get("output_tokens"))
@@ -287,7 +366,7 @@ class Fields:
 
     def has_content(self, chunk: Mapping[str, Any]) -> bool:
         """Whether a stream chunk carried generated content (only those count as chunks for TTFT)."""
-        return bool(_found(chunk, self._content, bool))
+        return _first(chunk, self._content_plan, bool) is not None
 
 
 class FieldStreamDecoder(StreamDecoder):
@@ -352,17 +431,30 @@ class ModelCodec:
     def request_attributes(self, request: Mapping[str, Any]) -> AttributeMap:
         """Request parameters as GenAI attributes (max_tokens, temperature, …)."""
         attrs: AttributeMap = {}
-        for attribute, paths in self.params.items():
-            found = first_values(request, paths, _is_number)
-            if found:
-                attrs[attribute] = found[0]
-        for attribute, paths in self.list_params.items():
-            found = first_values(request, paths, _is_string_list)
-            if found:
-                attrs[attribute] = string_list(found[0])
+        if type(request) is dict or isinstance(request, Mapping):
+            for attribute, plan, is_list in self._request_reads():
+                if is_list:
+                    found = _first(request, plan, _is_string_list)
+                    if found is not None:
+                        attrs[attribute] = string_list(found[0])
+                else:
+                    found = _first(request, plan, _is_number)
+                    if found is not None:
+                        attrs[attribute] = found[0]
         if self.output_type:
             attrs[A.GEN_AI_OUTPUT_TYPE] = self.output_type
         return attrs
+
+    def _request_reads(self) -> Tuple[Tuple[str, Plan, bool], ...]:
+        """``params`` then ``list_params`` as (attribute, plan, is a list parameter), compiled once per codec
+        (again if either attribute is replaced)."""
+        params, list_params = self.params, self.list_params
+        cached = self.__dict__.get("_request_reads_cache")
+        if cached is None or cached[0] is not params or cached[1] is not list_params:
+            reads = tuple((attribute, _precompile(paths), False) for attribute, paths in params.items()) + tuple(
+                (attribute, _precompile(paths), True) for attribute, paths in list_params.items())
+            cached = self.__dict__["_request_reads_cache"] = (params, list_params, reads)
+        return cached[2]
 
     def parse_response(self, body: Mapping[str, Any], outcome: Outcome) -> None:
         """Fill ``outcome`` from a complete InvokeModel response body."""
@@ -419,19 +511,26 @@ def pick(mapping: Mapping[str, Any], *keys: str) -> Any:
 
 def numeric_params(source: Any, names: Mapping[str, tuple]) -> AttributeMap:
     """Map numeric request parameters to attributes: ``names`` is attribute → candidate keys."""
-    if not isinstance(source, Mapping):
+    if type(source) is not dict and not isinstance(source, Mapping):
         return {}
     out: AttributeMap = {}
+    get = source.get
     for attribute, keys in names.items():
-        value = pick(source, *keys)
-        if _is_number(value):
-            out[attribute] = value
+        for key in keys:  # pick(): the first present value
+            value = get(key)
+            if value is not None:
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    out[attribute] = value
+                break
     return out
 
 
 def string_list(value: Any) -> Optional[List[str]]:
     if isinstance(value, str):
         return [value]
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+    if isinstance(value, (list, tuple)) and value:
+        for item in value:
+            if not isinstance(item, str):
+                return None
         return list(value)
     return None

@@ -356,8 +356,9 @@ class AgentTrace:
         attrs: Dict[str, Any] = {}
         if isinstance(code, int) and not isinstance(code, bool):
             attrs[A.AGENT_FAILURE_CODE] = code
-        if _text(data.get("failureReason")):
-            attrs[A.AGENT_FAILURE_REASON] = data["failureReason"][:_MAX_REASON]
+        reason = _text(data.get("failureReason"))
+        if reason:  # an error description from the service: credentials scrubbed, the content redactor applied
+            attrs[A.AGENT_FAILURE_REASON] = self._inv.error_description(reason)[:_MAX_REASON]
         span = self._inv.span
         if span.is_recording():
             span.add_event(A.EVENT_AGENT_FAILURE, attrs, timestamp=now)

@@ -33,6 +33,8 @@ class Operation:
     service: str = "bedrock-runtime"
     method: str = ""
     streaming: bool = False
+    #: gen_ai.operation.name when the request cannot be read at all (the span still says what failed)
+    fallback_operation: str = "generate_content"
 
     def prepare(self, params: Mapping[str, Any], telemetry: Telemetry) -> Prepared:
         raise NotImplementedError

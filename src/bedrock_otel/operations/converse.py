@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any, Dict
 
 from ..models.base import Outcome, numeric_params, string_list
 from ..models.content import ContentFields
@@ -40,6 +41,7 @@ def apply_metrics(metrics: Any, outcome: Outcome) -> None:
 
 class Converse(Operation):
     method = "Converse"
+    fallback_operation = "chat"
 
     def prepare(self, params: Mapping[str, Any], telemetry: Telemetry) -> Prepared:
         attrs: Dict[str, Any] = {}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, Mapping, Optional
+import re
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, Optional
 
+from ..models.anthropic import _NOT_CONTENT_DELTAS, _AnthropicStream
 from ..models.base import ModelCodec
 from ..models.registry import codec_for_request
 from ..telemetry import attributes as A
 from ..telemetry.invocation import Invocation, Telemetry
-from ..wrappers.body import observe_body
+from ..wrappers.body import loads, observe_body
 from ..wrappers.event_stream import observe_event_stream
 from .base import Operation, Prepared, model_param, register
 
@@ -20,15 +22,47 @@ _CACHE_READ = "x-amzn-bedrock-cache-read-input-token-count"
 _CACHE_WRITE = "x-amzn-bedrock-cache-write-input-token-count"
 _INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
 
+# Stream chunks that are content and nothing else, told from their bytes: most chunks of a stream skip
+# json.loads and the family decoder. Only without content capture (the content reader needs the parsed
+# chunk). A pattern must match exactly the chunks whose parse the handler would read as content and
+# nothing else: Claude's ``{"type":"content_block_delta","index":N,"delta":{"type":T,"<key>":"<string>"}}``
+# with T not one of the decoder's non-content deltas, in Bedrock's compact form, key for key (no other
+# key, so no invocation metrics and no duplicate key), the string valid JSON; the handler adds that its
+# bytes decode as json.loads decodes them. Longer chunks are parsed (the match costs more than json.loads
+# there). tests/test_perf_semantics.py checks the patterns against the decoders.
+_JSON_STRING = rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"'  # unrolled: linear
+_NOT_CONTENT = b"|".join(re.escape(kind.encode("ascii")) for kind in sorted(_NOT_CONTENT_DELTAS))
+_CONTENT_ONLY: Dict[type, Callable[[bytes], Any]] = {
+    _AnthropicStream: re.compile(
+        rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),"delta":\{"type":"(?!(?:' + _NOT_CONTENT
+        + rb')")[a-z_]+","(?!type")[a-z_]+":' + _JSON_STRING + rb"\}\}"
+    ).fullmatch,
+}
+_CONTENT_ONLY_MAX_BYTES = 512
+
+
+def _decodes(raw: bytes) -> bool:
+    """Whether json.loads would decode these bytes (which start with ``{"``: UTF-8, surrogates passed)."""
+    try:
+        raw.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return False
+    return True
+
 
 def read_request_body(body: Any, limit: int) -> Any:
     """The request body as JSON, or a string saying why not. File bodies are rewound, never consumed."""
-    if isinstance(body, (bytes, bytearray, memoryview)):
+    if isinstance(body, (bytes, bytearray, str)):
         data: Any = body
-    elif isinstance(body, str):
-        data = body
+    elif isinstance(body, memoryview):
+        data = body.tobytes()  # json.loads takes no memoryview; len() of one counts items, not bytes
     elif hasattr(body, "read") and hasattr(body, "seek") and hasattr(body, "tell"):
         try:
+            # tell() alone proves nothing (HTTP responses and sockets have it): a body we cannot seek
+            # back must not be read, or botocore would send what is left of it.
+            seekable = getattr(body, "seekable", None)
+            if seekable is None or not seekable():
+                return "body is an unseekable stream"
             position = body.tell()
             data = body.read(limit + 1)
             body.seek(position)
@@ -39,9 +73,11 @@ def read_request_body(body: Any, limit: int) -> Any:
     if len(data) > limit:
         return "body larger than the parse limit"
     try:
-        return json.loads(data)
-    except ValueError:
+        return loads(data)
+    except (ValueError, TypeError):
         return "body is not JSON"
+    except RecursionError:
+        return "body nested too deeply to parse"
 
 
 def _header_int(headers: Mapping[str, Any], name: str) -> Optional[int]:
@@ -111,24 +147,40 @@ class InvokeModelWithResponseStream(InvokeModel):
         codec: Optional[ModelCodec] = prepared.state
         decoder = codec.stream_decoder() if codec is not None else None
         outcome = inv.outcome
-        loads = json.loads
         reader = None
         if inv.content is not None and codec is not None:
             reader = inv.content.stream = codec.stream_content()
 
         if reader is None:
-            def handle(event: Mapping[str, Any]) -> bool:
-                chunk = event.get("chunk")
-                if chunk is None:
-                    outcome.unknown_events += 1
-                    return False
-                data = loads(chunk["bytes"])
-                metrics = data.get(_INVOCATION_METRICS)
-                if metrics is not None:
-                    outcome.apply_invocation_metrics(metrics)
-                if decoder is None:
-                    return metrics is None
-                return decoder.feed(data, outcome)
+            content_only = _CONTENT_ONLY.get(type(decoder))
+            if content_only is not None:
+                def handle(event: Mapping[str, Any]) -> bool:
+                    chunk = event.get("chunk")
+                    if chunk is None:
+                        outcome.unknown_events += 1
+                        return False
+                    raw = chunk["bytes"]
+                    if (type(raw) is bytes and len(raw) <= _CONTENT_ONLY_MAX_BYTES and content_only(raw)
+                            and (raw.isascii() or _decodes(raw))):
+                        return True
+                    data = loads(raw)
+                    metrics = data.get(_INVOCATION_METRICS)
+                    if metrics is not None:
+                        outcome.apply_invocation_metrics(metrics)
+                    return decoder.feed(data, outcome)  # type: ignore[union-attr]
+            else:
+                def handle(event: Mapping[str, Any]) -> bool:
+                    chunk = event.get("chunk")
+                    if chunk is None:
+                        outcome.unknown_events += 1
+                        return False
+                    data = loads(chunk["bytes"])
+                    metrics = data.get(_INVOCATION_METRICS)
+                    if metrics is not None:
+                        outcome.apply_invocation_metrics(metrics)
+                    if decoder is None:
+                        return metrics is None
+                    return decoder.feed(data, outcome)
         else:  # the same, feeding the content reader too (only when content capture is on)
             feed = reader.feed
 

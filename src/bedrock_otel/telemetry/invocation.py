@@ -50,10 +50,12 @@ class Invocation:
 
     __slots__ = (
         "_chunk_gaps",
+        "_duration_recorded",
         "_end_lock",
         "_ended",
         "_last_chunk",
         "_telemetry",
+        "closing_attributes",
         "content",
         "first_chunk_at",
         "metric_attributes",
@@ -71,8 +73,12 @@ class Invocation:
         self.started = perf_counter()
         self.first_chunk_at: Optional[float] = None
         self._last_chunk = 0.0
-        self._chunk_gaps: List[float] = []
+        # None when chunk gaps are not recorded (instrument(chunk_gap_metrics=False))
+        self._chunk_gaps: Optional[List[float]] = [] if telemetry.chunk_gaps else None
+        # Span attributes known before the end (response metadata): set with the outcome, in one SDK call.
+        self.closing_attributes: Dict[str, Any] = {}
         self._ended = False
+        self._duration_recorded = False
         self._end_lock = threading.Lock()
         settings = telemetry.content
         # The request's content, read now (the application is blocked in the call); None when capture is
@@ -87,27 +93,32 @@ class Invocation:
 
     def content_chunk(self) -> None:
         """Note the arrival of a chunk that carried content (for time-to-first-chunk and chunk gaps)."""
-        now = perf_counter()
         if self.first_chunk_at is None:
-            self.first_chunk_at = now
-        elif self._telemetry.chunk_gaps:
-            self._chunk_gaps.append(now - self._last_chunk)
-        self._last_chunk = now
+            self.first_chunk_at = self._last_chunk = perf_counter()
+            return
+        gaps = self._chunk_gaps
+        if gaps is not None:  # the clock is read only when the gap is recorded
+            now = perf_counter()
+            gaps.append(now - self._last_chunk)
+            self._last_chunk = now
 
     def fail(self, exc: BaseException) -> None:
         """End the call as failed by ``exc`` (which the caller re-raises untouched)."""
         if self._ended:
             return
-        kind = error_type(exc)
+        try:
+            kind = error_type(exc)
+        except Exception:  # an exception whose attributes misbehave must still reach the app untouched
+            kind = type(exc).__name__
         self.metric_attributes[A.ERROR_TYPE] = kind
         try:
             self.span.set_attribute(A.ERROR_TYPE, kind)
-            self.span.set_status(StatusCode.ERROR, self._error_description(f"{kind}: {exc}"))
+            self.span.set_status(StatusCode.ERROR, self.error_description(f"{kind}: {exc}"))
         except Exception:  # pragma: no cover - SDK misbehaving
             _log.debug("could not mark span failed", exc_info=True)
         self.end()
 
-    def _error_description(self, text: str) -> str:
+    def error_description(self, text: str) -> str:
         """Credentials never, whatever the settings; the content redactor too when one is configured."""
         text = scrub_credentials(text[:4096])
         settings = self._telemetry.content
@@ -127,17 +138,29 @@ class Invocation:
                 return
             self._ended = True
             self._finish(attributes)
-        except Exception:  # never let telemetry break the application
+        except Exception as exc:  # never let telemetry break the application
             _log.debug("bedrock-otel failed to finish a span", exc_info=True)
-            with contextlib.suppress(Exception):
-                self.span.end()
+            self._salvage(exc)
         finally:
             self._end_lock.release()
+
+    def _salvage(self, exc: Exception) -> None:
+        """After a failure of our own while finishing: say so on the span, keep the call's duration point."""
+        with contextlib.suppress(Exception):
+            self.span.set_attribute(A.PARSE_ERROR, [f"telemetry: {type(exc).__name__}: {exc}"[:200]])
+        if not self._duration_recorded:
+            with contextlib.suppress(Exception):
+                self._telemetry.instruments.duration.record(perf_counter() - self.started, self.metric_attributes)
+        with contextlib.suppress(Exception):
+            self.span.end()
 
     def _finish(self, extra: Dict[str, Any]) -> None:
         duration = perf_counter() - self.started
         span, outcome, metrics = self.span, self.outcome, self.metric_attributes
-        attrs: Dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+        attrs = self.closing_attributes
+        for key, value in extra.items():
+            if value is not None:
+                attrs[key] = value
         if outcome.response_model:
             attrs[A.GEN_AI_RESPONSE_MODEL] = outcome.response_model
             metrics[A.GEN_AI_RESPONSE_MODEL] = outcome.response_model
@@ -145,23 +168,29 @@ class Invocation:
             attrs[A.GEN_AI_RESPONSE_ID] = outcome.response_id
         if outcome.finish_reasons:
             attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = outcome.finish_reasons
-        for key, value in (
-            (A.GEN_AI_USAGE_INPUT_TOKENS, outcome.total_input_tokens),
-            (A.GEN_AI_USAGE_OUTPUT_TOKENS, outcome.output_tokens),
-            (A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, outcome.cache_read_tokens),
-            (A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, outcome.cache_write_tokens),
-            (A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, outcome.reasoning_tokens),
-            (A.USAGE_SOURCE, outcome.usage_source),
-        ):
-            if value is not None:
-                attrs[key] = value
-        if outcome.server_latency_ms is not None:
-            attrs[A.SERVER_LATENCY] = outcome.server_latency_ms / 1000.0
+        input_tokens, output_tokens = outcome.total_input_tokens, outcome.output_tokens
+        if input_tokens is not None:
+            attrs[A.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+        if output_tokens is not None:
+            attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+        if outcome.cache_read_tokens is not None:
+            attrs[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = outcome.cache_read_tokens
+        if outcome.cache_write_tokens is not None:
+            attrs[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = outcome.cache_write_tokens
+        if outcome.reasoning_tokens is not None:
+            attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = outcome.reasoning_tokens
+        if outcome.usage_source is not None:
+            attrs[A.USAGE_SOURCE] = outcome.usage_source
+        server_latency = outcome.server_latency_ms
+        if server_latency is not None:
+            server_latency /= 1000.0
+            attrs[A.SERVER_LATENCY] = server_latency
         if outcome.first_byte_latency_ms is not None:
             attrs[A.SERVER_FIRST_BYTE_LATENCY] = outcome.first_byte_latency_ms / 1000.0
-        count_attribute = A.OUTPUT_COUNT.get(outcome.output_kind or "")
-        if count_attribute is not None and outcome.output_count is not None:
-            attrs[count_attribute] = outcome.output_count
+        if outcome.output_count is not None and outcome.output_kind:
+            count_attribute = A.OUTPUT_COUNT.get(outcome.output_kind)
+            if count_attribute is not None:
+                attrs[count_attribute] = outcome.output_count
         if outcome.unknown_events:
             attrs[A.STREAM_UNKNOWN_EVENTS] = outcome.unknown_events
         if outcome.parse_errors:
@@ -172,7 +201,7 @@ class Invocation:
         event = None if self.content is None else self._content(self.content, attrs, extra)
         if span.is_recording():
             span.set_attributes(attrs)
-        self._record_metrics(duration, ttfc)
+        self._record_metrics(duration, ttfc, input_tokens, output_tokens, server_latency)
         if event is not None:
             self._emit(self.content, event)  # type: ignore[arg-type]
         span.end()
@@ -203,17 +232,21 @@ class Invocation:
         except Exception:
             _log.debug("bedrock-otel could not emit the content event", exc_info=True)
 
-    def _record_metrics(self, duration: float, ttfc: Optional[float]) -> None:
-        instruments, outcome, metrics = self._telemetry.instruments, self.outcome, self.metric_attributes
+    def _record_metrics(self, duration: float, ttfc: Optional[float], input_tokens: Optional[int],
+                        output_tokens: Optional[int], server_latency: Optional[float]) -> None:
+        instruments, metrics = self._telemetry.instruments, self.metric_attributes
+        self._duration_recorded = True
         instruments.duration.record(duration, metrics)
         # Tokens are billed even when a stream fails part-way, so they are recorded whenever known.
-        for token_type, count in (("input", outcome.total_input_tokens), ("output", outcome.output_tokens)):
-            if count is not None:
-                instruments.token_usage.record(count, {**metrics, A.GEN_AI_TOKEN_TYPE: token_type})
+        if input_tokens is not None:
+            instruments.token_usage.record(input_tokens, {**metrics, A.GEN_AI_TOKEN_TYPE: "input"})
+        if output_tokens is not None:
+            instruments.token_usage.record(output_tokens, {**metrics, A.GEN_AI_TOKEN_TYPE: "output"})
         if ttfc is not None:
             instruments.time_to_first_chunk.record(ttfc, metrics)
-            record_gap = instruments.time_per_output_chunk.record
-            for gap in self._chunk_gaps:
-                record_gap(gap, metrics)
-        if outcome.server_latency_ms is not None:
-            instruments.server_duration.record(outcome.server_latency_ms / 1000.0, metrics)
+            if self._chunk_gaps:
+                record_gap = instruments.time_per_output_chunk.record
+                for gap in self._chunk_gaps:
+                    record_gap(gap, metrics)
+        if server_latency is not None:
+            instruments.server_duration.record(server_latency, metrics)

@@ -10,13 +10,37 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any, Callable, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, List, Optional
 
 from ..telemetry import attributes as A
 from ..telemetry.invocation import Invocation
 from .swap import attach, observer_of
 
 BodyParser = Callable[[Mapping[str, Any]], None]
+
+_scan_once = json.JSONDecoder().scan_once  # what json.loads runs, after two whitespace regex matches
+
+
+def loads(data: Any) -> Any:
+    """``json.loads(data)``: the same value and the same errors, a microsecond sooner for compact objects.
+
+    A UTF-8 ``{...}`` document with no surrounding whitespace (what Bedrock and boto3 applications send)
+    goes straight to the scanner json.loads itself uses; anything else, valid or not, to json.loads.
+    """
+    try:
+        if type(data) is bytes and data[:1] == b"{" and data[1:2] != b"\x00":  # json.detect_encoding: UTF-8
+            text = data.decode("utf-8", "surrogatepass")
+        elif type(data) is str and data[:1] == "{":
+            text = data
+        else:
+            return json.loads(data)
+        value, end = _scan_once(text, 0)
+        if end == len(text):
+            return value
+    except (ValueError, StopIteration):
+        pass
+    return json.loads(data)
 
 
 class BodyObserver:
@@ -48,11 +72,11 @@ class BodyObserver:
         if chunks is not None and self.parse is not None:
             payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             try:
-                body = json.loads(payload)
+                body = loads(payload)
             except ValueError as exc:
                 outcome.parse_errors.append(f"response body is not JSON: {exc}"[:200])
             else:
-                if isinstance(body, Mapping):
+                if type(body) is dict or isinstance(body, Mapping):
                     try:
                         self.parse(body)
                     except Exception as exc:
@@ -171,5 +195,12 @@ def observe_body(body: Any, inv: Invocation, parse: Optional[BodyParser], limit:
     observer = BodyObserver(inv, parse, limit)
     if length is not None and length > limit:
         observer.chunks = None  # finish() then reports too_large; Bedrock's header counts stay
-    mixin = ObservedAsyncBody if inspect.iscoroutinefunction(getattr(type(body), "read", None)) else ObservedBody
+    cls = type(body)
+    mixin = _MIXINS.get(cls)
+    if mixin is None:
+        mixin = _MIXINS[cls] = (
+            ObservedAsyncBody if inspect.iscoroutinefunction(getattr(cls, "read", None)) else ObservedBody)
     return attach(body, mixin, observer, lambda: observer.stop("garbage_collected"))
+
+
+_MIXINS: Dict[type, type] = {}  # body class -> the mixin for it (sync or async read)
