@@ -51,6 +51,27 @@ def test_retrieve(fake_bedrock, bedrock_spans, bedrock_metrics):
     assert bedrock_metrics.count(operation="retrieval") == 1
 
 
+@pytest.mark.parametrize(("mode", "recorded"), [("SPAN_ONLY", True), ("EVENT_ONLY", False), ("NO_CONTENT", False)])
+def test_retrieve_scores_only_with_content_on_spans(fake_bedrock, mode, recorded):
+    from bedrock_otel import BedrockInstrumentor
+    from bedrock_otel.testing import Capture
+
+    capture = Capture()
+    BedrockInstrumentor().instrument(tracer_provider=capture.spans.provider, meter_provider=capture.metrics.provider,
+                                     capture_content=mode)
+    try:
+        response = _client(fake_bedrock).retrieve(knowledgeBaseId=KB, retrievalQuery={"text": "refund policy"})
+    finally:
+        BedrockInstrumentor().uninstrument()
+    attributes = capture.spans.spans[0].attributes
+    expected = [r["score"] for r in response["retrievalResults"]]
+    assert expected and all(isinstance(score, float) for score in expected)
+    if recorded:
+        assert list(attributes["bedrock_otel.retrieval.scores"]) == expected
+    else:
+        assert "bedrock_otel.retrieval.scores" not in attributes
+
+
 def test_retrieve_with_guardrail_and_errors(fake_bedrock, bedrock_spans):
     client = _client(fake_bedrock)
     guardrail = {"guardrailId": "gr-kb", "guardrailVersion": "1"}

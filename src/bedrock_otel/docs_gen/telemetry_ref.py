@@ -163,7 +163,9 @@ ATTRIBUTES: Dict[str, Tuple[str, str]] = {
     # knowledge bases, flows, CountTokens, async invoke
     A.AWS_BEDROCK_KNOWLEDGE_BASE_ID: ("kb", "the knowledge base (Application Signals' "
                                             "`AWS::Bedrock::KnowledgeBase`)"),
-    A.RESPONSE_DOCUMENT_COUNT: ("kb", "passages retrieved (never their text or scores)"),
+    A.RESPONSE_DOCUMENT_COUNT: ("kb", "passages retrieved (never their text)"),
+    A.RETRIEVAL_SCORES: ("content", "Retrieve: the relevance score of each retrieved passage, in order "
+                                    "(only when content capture puts content on spans)"),
     A.RESPONSE_CITATION_COUNT: ("kb", "citations returned"),
     A.FLOW_ID: ("kb", "InvokeFlow `flowIdentifier`"),
     A.FLOW_ALIAS_ID: ("kb", "InvokeFlow `flowAliasIdentifier`"),

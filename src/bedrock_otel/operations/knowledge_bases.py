@@ -67,6 +67,11 @@ class Retrieve(Operation):
         attrs = guardrail_attributes(result.get("guardrailAction"))
         if isinstance(results, list):
             attrs[A.RESPONSE_DOCUMENT_COUNT] = len(results)
+            content = telemetry.content
+            if content is not None and content.on_span:  # scores reveal what matched: content capture only
+                scores = [r.get("score") for r in results if isinstance(r, Mapping)]
+                if scores and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scores):
+                    attrs[A.RETRIEVAL_SCORES] = [float(s) for s in scores]
         _set(inv, attrs)
         return True
 

@@ -115,6 +115,7 @@ GUARDRAIL_POLICIES = "aws.bedrock.guardrail.policies"  # policies that intervene
 
 # Ours: knowledge bases, flows, CountTokens, async invoke
 RESPONSE_DOCUMENT_COUNT = "bedrock_otel.response.document.count"  # retrieved passages (scores need content capture)
+RETRIEVAL_SCORES = "bedrock_otel.retrieval.scores"  # relevance score per retrieved passage, content capture only
 RESPONSE_CITATION_COUNT = "bedrock_otel.response.citation.count"
 FLOW_ID = "aws.bedrock.flow.id"
 FLOW_ALIAS_ID = "aws.bedrock.flow.alias_id"
