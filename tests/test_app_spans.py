@@ -82,3 +82,17 @@ def test_async_and_generator_functions_and_errors(fake_bedrock, bedrock_spans):
 
 def test_annotate_outside_a_span_does_nothing():
     bedrock_otel.annotate(input="x", output="y")
+
+
+def test_generator_closed_early_is_not_a_failure(bedrock_spans):
+    @bedrock_otel.task("paged")
+    def pages():
+        yield 1
+        yield 2
+
+    iterator = pages()
+    next(iterator)
+    iterator.close()
+    span = bedrock_spans.one(name="task paged")
+    assert span.status.status_code is StatusCode.UNSET
+    assert "error.type" not in span.attributes

@@ -13,10 +13,11 @@ untouched. :func:`annotate` adds input/output/metadata to the current span.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
-from typing import Any, Callable, Dict, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
@@ -58,6 +59,22 @@ def _fail(span: trace.Span, exc: BaseException) -> None:
     span.set_status(StatusCode.ERROR, str(exc)[:1024])
 
 
+@contextlib.contextmanager
+def _scope(kind: str, label: str) -> Iterator[None]:
+    """The span around one call: current while it runs, failed by its exception, always ended."""
+    span = _start(kind, label)
+    try:
+        with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+            yield
+    except GeneratorExit:  # a generator closed early by its consumer has not failed
+        raise
+    except BaseException as exc:
+        _fail(span, exc)
+        raise
+    finally:
+        span.end()
+
+
 def _decorator(kind: str, name: Optional[str]) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         label = name or func.__qualname__
@@ -66,17 +83,9 @@ def _decorator(kind: str, name: Optional[str]) -> Callable[[F], F]:
 
             @functools.wraps(func)
             async def run_async_gen(*args: Any, **kwargs: Any) -> Any:
-                span = _start(kind, label)
-                try:
-                    with trace.use_span(span, end_on_exit=False, record_exception=False,
-                                        set_status_on_exception=False):
-                        async for item in func(*args, **kwargs):
-                            yield item
-                except BaseException as exc:
-                    _fail(span, exc)
-                    raise
-                finally:
-                    span.end()
+                with _scope(kind, label):
+                    async for item in func(*args, **kwargs):
+                        yield item
 
             return run_async_gen  # type: ignore[return-value]
 
@@ -84,16 +93,8 @@ def _decorator(kind: str, name: Optional[str]) -> Callable[[F], F]:
 
             @functools.wraps(func)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
-                span = _start(kind, label)
-                try:
-                    with trace.use_span(span, end_on_exit=False, record_exception=False,
-                                        set_status_on_exception=False):
-                        return await func(*args, **kwargs)
-                except BaseException as exc:
-                    _fail(span, exc)
-                    raise
-                finally:
-                    span.end()
+                with _scope(kind, label):
+                    return await func(*args, **kwargs)
 
             return run_async  # type: ignore[return-value]
 
@@ -101,30 +102,15 @@ def _decorator(kind: str, name: Optional[str]) -> Callable[[F], F]:
 
             @functools.wraps(func)
             def run_gen(*args: Any, **kwargs: Any) -> Any:
-                span = _start(kind, label)
-                try:
-                    with trace.use_span(span, end_on_exit=False, record_exception=False,
-                                        set_status_on_exception=False):
-                        yield from func(*args, **kwargs)
-                except BaseException as exc:
-                    _fail(span, exc)
-                    raise
-                finally:
-                    span.end()
+                with _scope(kind, label):
+                    yield from func(*args, **kwargs)
 
             return run_gen  # type: ignore[return-value]
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
-            span = _start(kind, label)
-            try:
-                with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-                    return func(*args, **kwargs)
-            except BaseException as exc:
-                _fail(span, exc)
-                raise
-            finally:
-                span.end()
+            with _scope(kind, label):
+                return func(*args, **kwargs)
 
         return run  # type: ignore[return-value]
 
