@@ -906,3 +906,13 @@ def test_register_family_extends_invoke_model(fake: FakeBedrock, client: Any, mo
         client.invoke_model(modelId=model, body=body)
     assert info.value.response["Error"]["Code"] == "InternalServerException"
     assert "responder bug" in info.value.response["Error"]["Message"]
+
+
+def test_deeply_nested_body_is_a_validation_error_not_a_dropped_connection():
+    from botocore.exceptions import ClientError
+
+    with FakeBedrock() as fake:
+        body = "[" * 100_000 + "]" * 100_000
+        with pytest.raises(ClientError) as raised:
+            fake.client().invoke_model(modelId="anthropic.claude-3-haiku-20240307-v1:0", body=body)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"

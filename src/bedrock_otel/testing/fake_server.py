@@ -624,7 +624,7 @@ class FakeBedrock:
         if body:
             try:
                 payload = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # a deeply nested body is malformed input, not a crash
                 payload = None
         record = RecordedRequest(
             method=handler.command,
