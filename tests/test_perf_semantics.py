@@ -229,6 +229,19 @@ def test_body_loads_is_json_loads(data: Any) -> None:
     assert _loads_outcome(body_module.loads, data) == _loads_outcome(json.loads, data)
 
 
+def test_deeply_nested_response_body_is_a_parse_error_not_the_applications(fake_bedrock: Any, bedrock_spans: Any,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000  # past json's recursion limit
+    with pytest.raises(RecursionError):
+        json.loads(nested)
+    body = fake_bedrock.client().invoke_model(modelId=CLAUDE, body=anthropic_body())["body"]
+    monkeypatch.setattr(body_module, "loads", lambda data: json.loads(nested))
+    assert json.loads(body.read())["type"] == "message"  # the application's read() is untouched
+    a = bedrock_spans.one().attributes
+    assert a["bedrock_otel.body.end_state"] == "read"
+    assert "response body nested too deeply to parse" in a["bedrock_otel.parse_error"]
+
+
 # --------------------------------------------------------------------------------------------------
 # Fields and request parameters: precompiled readers, plain path semantics
 # --------------------------------------------------------------------------------------------------
@@ -470,6 +483,21 @@ def test_response_metadata_set_when_the_body_is_read(fake_bedrock: Any, bedrock_
     assert a["http.response.status_code"] == a["http.status_code"] == 200
     assert a["aws.retry_attempts"] == response["ResponseMetadata"]["RetryAttempts"]
     assert a["bedrock_otel.body.end_state"] == "read"
+
+
+def test_response_metadata_kept_when_finishing_the_span_fails(fake_bedrock: Any, bedrock_spans: Any,
+                                                              bedrock_metrics: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(self: Outcome) -> Any:
+        raise RuntimeError("forced")
+
+    monkeypatch.setattr(Outcome, "total_input_tokens", property(boom))
+    response = fake_bedrock.client().converse(modelId=CLAUDE, messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    a = bedrock_spans.one().attributes
+    assert a["aws.request_id"] == response["ResponseMetadata"]["RequestId"]
+    assert a["http.response.status_code"] == 200
+    assert any("forced" in error for error in a["bedrock_otel.parse_error"])
+    assert bedrock_metrics.count() == 1
 
 
 def test_observer_registry_empties_as_bodies_and_streams_go(fake_bedrock: Any, bedrock_spans: Any) -> None:

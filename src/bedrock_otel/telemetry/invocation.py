@@ -146,6 +146,9 @@ class Invocation:
 
     def _salvage(self, exc: Exception) -> None:
         """After a failure of our own while finishing: say so on the span, keep the call's duration point."""
+        with contextlib.suppress(Exception):  # what was known before (the response metadata at least)
+            if self.closing_attributes and self.span.is_recording():
+                self.span.set_attributes(self.closing_attributes)
         with contextlib.suppress(Exception):
             self.span.set_attribute(A.PARSE_ERROR, [f"telemetry: {type(exc).__name__}: {exc}"[:200]])
         if not self._duration_recorded:

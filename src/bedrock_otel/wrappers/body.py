@@ -75,6 +75,8 @@ class BodyObserver:
                 body = loads(payload)
             except ValueError as exc:
                 outcome.parse_errors.append(f"response body is not JSON: {exc}"[:200])
+            except RecursionError:  # json's own depth limit: the application's read() must not see it
+                outcome.parse_errors.append("response body nested too deeply to parse")
             else:
                 if type(body) is dict or isinstance(body, Mapping):
                     try:
