@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stack
@@ -21,6 +21,11 @@ import stack
 
 def total_tokens(reports: List[Dict]) -> int:
     return sum(entry["tokens"] for report in reports for entry in report["tokens"])
+
+
+def _scalar(prometheus: Any, query: str) -> float:
+    result = prometheus.query(query)
+    return result[0][1] if result else 0.0
 
 
 def main() -> int:
@@ -42,16 +47,31 @@ def main() -> int:
                     workload.start_wave(stack.DEMO_ERRORS[workload.namespace][wave])
                 reports = [w.wave_report() for w in workloads]
                 expected = total_tokens(reports)
+                calls = sum(entry["count"] for report in reports for entry in report["calls"])
+                # Tokens and calls both: failed calls record no tokens and may land in a later scrape.
                 stack.wait_until(
-                    lambda expected=expected: (prometheus.query("sum(gen_ai_client_token_usage_sum)") or [({}, 0)])
-                    [0][1] == expected, 20, what=f"Prometheus to scrape {expected} tokens")
+                    lambda expected=expected, calls=calls: _scalar(prometheus, "sum(gen_ai_client_token_usage_sum)")
+                    == expected and _scalar(prometheus, "sum(gen_ai_client_operation_duration_seconds_count)")
+                    == calls, 20, what=f"Prometheus to scrape {expected} tokens and {calls} calls")
                 print(f"wave {wave + 1}: {expected} tokens so far, scraped")
             for name, query in stack.load_queries().items():
                 print(f"\n{query['title']}  [{name}, total]")
                 for labels, value in sorted(prometheus.query(query["total"]), key=lambda r: sorted(r[0].items())):
                     print(f"  {value:>10.4g}  {labels}")
-            firing = stack.wait_until(lambda: [a for a in prometheus.alerts() if a["state"] == "firing"], 10,
-                                      what="the BedrockErrorsHigh alert")
+            errors: Dict[str, int] = {}
+            for report in reports:
+                namespace = report["resource"]["k8s.namespace.name"]
+                errors[namespace] = errors.get(namespace, 0) + sum(
+                    entry["count"] for entry in report["calls"] if entry["error_type"])
+
+            def settled() -> List[Dict]:
+                """Firing alerts, once the rule has evaluated over every failed call (not an earlier scrape)."""
+                firing = [a for a in prometheus.alerts() if a["state"] == "firing"]
+                done = all(f"{errors.get(a['labels']['k8s_namespace_name'], 0)} failed"
+                           in a["annotations"]["description"] for a in firing)
+                return firing if firing and done else []
+
+            firing = stack.wait_until(settled, 20, what="the BedrockErrorsHigh alert")
             print("\nalerts firing:")
             for alert in firing:
                 print(f"  {alert['labels']['alertname']} {alert['labels']['k8s_namespace_name']}/"
