@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
-import contextlib
 import json
 import os
 import re
@@ -22,11 +21,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Pattern, Sequence, Set, Tuple
+from http.server import ThreadingHTTPServer
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Pattern, Sequence, Tuple
 from urllib.parse import unquote
 
 from . import agent_runtime, responders
+from ._connections import OpenConnections, TrackedHandler
 from .agent_runtime import AgentStep
 from .eventstream import chunk_frame, event_frame, exception_frame
 from .responders import FakeReply, ModelRef, PromptCache
@@ -298,6 +298,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: Tuple[str, int], fake: FakeBedrock) -> None:
         self.fake = fake
+        self.connections = fake._connections
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -310,24 +311,11 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     server_version = "FakeBedrock/1.0"
     disable_nagle_algorithm = True  # small header + body writes must not wait for delayed ACKs
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request logging (tests run many requests)."""
 
     def do_POST(self) -> None:
         self.server.fake._dispatch(self)
@@ -438,7 +426,7 @@ class FakeBedrock:
         self._lock = threading.Lock()
         self._queue: Deque[Tuple[Optional[str], Reply]] = collections.deque()  # (operation filter, reply)
         self._requests: List[RecordedRequest] = []
-        self._connections: Set[socket.socket] = set()
+        self._connections = OpenConnections()
         self._cache = PromptCache()
         self._async_jobs: Dict[str, Dict[str, Any]] = {}
         self._server: Optional[_Server] = None
@@ -478,13 +466,10 @@ class FakeBedrock:
         with self._lock:
             server, thread = self._server, self._thread
             self._server = self._thread = None
-            connections = list(self._connections)
         if server is None:
             return
         server.shutdown()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        self._connections.hang_up()
         server.server_close()
         if thread is not None:
             thread.join(timeout=5)
@@ -508,13 +493,6 @@ class FakeBedrock:
             raise RuntimeError("FakeBedrock is not started; call start() or use it as a context manager")
         host, port = server.server_address[:2]
         return f"http://{host}:{port}"
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
 
     # -- scripting & inspection --------------------------------------------------------------------
 

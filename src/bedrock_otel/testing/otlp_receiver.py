@@ -15,16 +15,14 @@ Both receivers store every accepted request (``received``) and flatten them on d
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import socket
 import threading
 import time
 import zlib
 from concurrent import futures
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from http.server import ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
@@ -32,6 +30,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
+
+from ._connections import OpenConnections, TrackedHandler
 
 __all__ = [
     "OtlpGrpcReceiver",
@@ -53,7 +53,6 @@ _RESPONSE_TYPES: Dict[str, Any] = {
     "metrics": metrics_service_pb2.ExportMetricsServiceResponse,
     "logs": logs_service_pb2.ExportLogsServiceResponse,
 }
-
 
 # -- flattened views of what arrived --------------------------------------------------------------
 
@@ -474,6 +473,7 @@ class _HttpServer(ThreadingHTTPServer):
 
     def __init__(self, address: Tuple[str, int], receiver: OtlpHttpReceiver) -> None:
         self.receiver = receiver
+        self.connections = receiver._connections
         super().__init__(address, _HttpHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -484,22 +484,10 @@ class _HttpServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _HttpHandler(BaseHTTPRequestHandler):
+class _HttpHandler(TrackedHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the exporters' requests session expects
     server: _HttpServer
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.receiver._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.receiver._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_POST(self) -> None:  # http.server naming
         signal = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}.get(self.path.split("?")[0])
@@ -551,7 +539,7 @@ class OtlpHttpReceiver(_Receiver):
         self._server: Optional[_HttpServer] = None
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
-        self._connections: Set[socket.socket] = set()
+        self._connections = OpenConnections()
 
     def start(self) -> OtlpHttpReceiver:
         if self._server is not None:
@@ -570,21 +558,10 @@ class OtlpHttpReceiver(_Receiver):
             return
         self._stopping.set()
         server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:  # hang up keep-alive connections so handler threads end
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        self._connections.hang_up()  # keep-alive connections, so handler threads end
         server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
 
     @property
     def port(self) -> int:
