@@ -178,6 +178,7 @@ def test_without_trace_there_are_no_children(fake_bedrock, bedrock_spans):
     assert "gen_ai.usage.input_tokens" not in span.attributes
 
 
+@pytest.mark.bedrock_otel(chunk_gap_metrics=True)
 def test_streamed_final_response_counts_chunks(fake_bedrock, bedrock_spans, bedrock_metrics):
     fake_bedrock.event_delay = 0.002
     events = list(_invoke(_agent(fake_bedrock), "one two three four",

@@ -226,6 +226,7 @@ def test_invoke_model(case, fake_bedrock, bedrock_spans, bedrock_metrics):
     assert bedrock_metrics.count() == 1
 
 
+@pytest.mark.bedrock_otel(chunk_gap_metrics=True)
 @pytest.mark.parametrize("case", PARAMS)
 def test_invoke_model_with_response_stream(case, fake_bedrock, bedrock_spans, bedrock_metrics):
     response = fake_bedrock.client().invoke_model_with_response_stream(modelId=case.model, body=json.dumps(case.body))

@@ -107,6 +107,7 @@ def test_retrieve_and_generate(fake_bedrock, bedrock_spans):
     assert a["bedrock_otel.response.citation.count"] == len(response["citations"]) == 1
 
 
+@pytest.mark.bedrock_otel(chunk_gap_metrics=True)
 def test_retrieve_and_generate_stream(fake_bedrock, bedrock_spans, bedrock_metrics):
     fake_bedrock.event_delay = 0.002
     config = _rag_config(guardrailConfiguration={"guardrailId": "gr-rag", "guardrailVersion": "3"})

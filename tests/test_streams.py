@@ -42,6 +42,7 @@ def test_converse_stream_events_identical_with_and_without_instrumentation(fake_
     assert len(capture.spans.spans) == 1
 
 
+@pytest.mark.bedrock_otel(chunk_gap_metrics=True)
 def test_converse_stream_consumed(fake_bedrock, bedrock_spans, bedrock_metrics):
     fake_bedrock.event_delay = 0.005
     events = _converse_events(fake_bedrock.client())
@@ -183,18 +184,41 @@ def test_malformed_stream_chunk_never_reaches_the_app(fake_bedrock, bedrock_span
     assert a["bedrock_otel.stream.end_state"] == "completed"
 
 
-def test_chunk_gap_metrics_can_be_turned_off(fake_bedrock):
+@pytest.mark.parametrize(
+    ("argument", "variable", "recorded"),
+    [(None, None, False), (True, None, True), (None, "true", True), (None, " TRUE ", True), (False, "true", False),
+     (None, "false", False)],
+)
+def test_chunk_gap_metrics_are_opt_in(fake_bedrock, monkeypatch, argument, variable, recorded):
+    """Per-chunk gaps cost one histogram record per chunk, so only the argument or variable turns them on."""
     from bedrock_otel import BedrockInstrumentor
     from bedrock_otel.testing.capture import Capture
 
+    if variable is None:
+        monkeypatch.delenv("BEDROCK_OTEL_CHUNK_GAP_METRICS", raising=False)
+    else:
+        monkeypatch.setenv("BEDROCK_OTEL_CHUNK_GAP_METRICS", variable)
+    options = {} if argument is None else {"chunk_gap_metrics": argument}
     capture = Capture()
     BedrockInstrumentor().instrument(tracer_provider=capture.spans.provider, meter_provider=capture.metrics.provider,
-                                     chunk_gap_metrics=False)
+                                     **options)
     try:
-        _converse_events(fake_bedrock.client())
+        events = _converse_events(fake_bedrock.client())
     finally:
         BedrockInstrumentor().uninstrument()
+    deltas = sum(1 for event in events if "contentBlockDelta" in event)
+    assert deltas > 2
     assert capture.metrics.count("gen_ai.client.operation.time_to_first_chunk") == 1
-    assert capture.metrics.count("gen_ai.client.operation.time_per_output_chunk") == 0
+    expected = deltas - 1 if recorded else 0
+    assert capture.metrics.count("gen_ai.client.operation.time_per_output_chunk") == expected
+
+
+def test_chunk_gap_metrics_bad_values(monkeypatch, caplog):
+    from bedrock_otel import BedrockInstrumentor
+    from bedrock_otel.instrumentor import chunk_gap_metrics
+
     with pytest.raises(ValueError, match="chunk_gap_metrics"):
         BedrockInstrumentor().instrument(chunk_gap_metrics="no")
+    with caplog.at_level("WARNING", logger="bedrock_otel"):
+        assert chunk_gap_metrics(None, {"BEDROCK_OTEL_CHUNK_GAP_METRICS": "yes please"}) is False
+    assert "BEDROCK_OTEL_CHUNK_GAP_METRICS" in caplog.text

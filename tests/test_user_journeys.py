@@ -51,6 +51,40 @@ def test_user_assertion_failure_is_readable(tmp_path: Path):
     assert "expected exactly one span matching {'operation': 'chat'}, found 0" in result.stdout
 
 
+MARKED_TESTS = '''
+import pytest
+
+@pytest.mark.bedrock_otel(capture_content="SPAN_ONLY", chunk_gap_metrics=True)
+def test_marked(fake_bedrock, bedrock_spans, bedrock_metrics):
+    stream = fake_bedrock.client().converse_stream(modelId="amazon.nova-lite-v1:0",
+                                                   messages=[{"role": "user", "content": [{"text": "one two three"}]}])
+    list(stream["stream"])
+    assert "one two three" in bedrock_spans.one().attributes["gen_ai.input.messages"]
+    assert bedrock_metrics.count("gen_ai.client.operation.time_per_output_chunk") > 0
+
+def test_unmarked_gets_defaults(fake_bedrock, bedrock_spans, bedrock_metrics):
+    stream = fake_bedrock.client().converse_stream(modelId="amazon.nova-lite-v1:0",
+                                                   messages=[{"role": "user", "content": [{"text": "one two three"}]}])
+    list(stream["stream"])
+    assert "gen_ai.input.messages" not in bedrock_spans.one().attributes
+    assert bedrock_metrics.count("gen_ai.client.operation.time_per_output_chunk") == 0
+
+@pytest.mark.bedrock_otel("SPAN_ONLY")
+def test_positional_is_refused(bedrock_spans):
+    pass
+'''
+
+
+def test_the_bedrock_otel_mark_passes_instrument_options(tmp_path: Path):
+    """``@pytest.mark.bedrock_otel(**kwargs)`` reaches instrument() for that test only; misuse says why."""
+    (tmp_path / "test_app.py").write_text(MARKED_TESTS)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers",
+                             str(tmp_path)], cwd=tmp_path, env=_clean_env(), capture_output=True, text=True,
+                            timeout=120)
+    assert "2 passed, 1 error" in result.stdout, result.stdout + result.stderr
+    assert "takes keyword arguments only" in result.stdout
+
+
 APP = '''
 from bedrock_otel.testing.fake_server import FakeBedrock
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Collection, Optional
+import os
+from typing import Any, Callable, Collection, Mapping, Optional
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
@@ -24,6 +25,7 @@ _log = logging.getLogger(__name__)
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+ENV_CHUNK_GAPS = "BEDROCK_OTEL_CHUNK_GAP_METRICS"
 _INSTRUMENTS = ("botocore >= 1.35",)
 
 
@@ -44,8 +46,10 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     * ``content_max_length`` — characters kept per message part (then a truncation marker);
       default ``BEDROCK_OTEL_CONTENT_MAX_LENGTH``, else unlimited.
 
-    ``chunk_gap_metrics=False`` skips ``gen_ai.client.operation.time_per_output_chunk`` (one histogram
-    record per streamed chunk, most of a stream's per-event cost); time to first chunk stays.
+    ``chunk_gap_metrics=True`` adds ``gen_ai.client.operation.time_per_output_chunk`` (one histogram
+    record per streamed chunk: ~7 µs each in the SDK, most of a stream's per-event cost, so it is off
+    unless asked for); default ``BEDROCK_OTEL_CHUNK_GAP_METRICS``, else False. Time to first chunk is
+    always recorded.
     """
 
     _telemetry: Optional[Telemetry] = None
@@ -70,9 +74,7 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             kwargs.get("logger_provider"),
             logger_factory=_event_logger,
         )
-        chunk_gaps = kwargs.get("chunk_gap_metrics", True)
-        if not isinstance(chunk_gaps, bool):
-            raise ValueError(f"chunk_gap_metrics must be True or False, got {chunk_gaps!r}")
+        chunk_gaps = chunk_gap_metrics(kwargs.get("chunk_gap_metrics"))
         self._telemetry = Telemetry(tracer, Instruments(meter), limit, keys, content, chunk_gaps)
         self._kwargs = dict(kwargs)
         import botocore.client
@@ -179,6 +181,25 @@ def _release(cls: type, wrapper: Callable[..., Any]) -> None:
                 _log.debug("cannot splice bedrock-otel's wrapper out; leaving it inert", exc_info=True)
             return
         parent = child
+
+
+def chunk_gap_metrics(argument: Optional[bool], environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether to record per-chunk gaps: the argument when given, else the variable, else off.
+
+    A bad argument raises; a bad variable warns and means off, so a typo in a deployment never
+    stops the application.
+    """
+    if argument is not None:
+        if not isinstance(argument, bool):
+            raise ValueError(f"chunk_gap_metrics must be True or False, got {argument!r}")
+        return argument
+    raw = (os.environ if environ is None else environ).get(ENV_CHUNK_GAPS, "").strip().lower()
+    if raw in ("", "false"):
+        return False
+    if raw == "true":
+        return True
+    _log.warning("bedrock-otel: %s=%r is neither true nor false; chunk gap metrics stay off", ENV_CHUNK_GAPS, raw)
+    return False
 
 
 def _event_logger(logger_provider: Any) -> Any:

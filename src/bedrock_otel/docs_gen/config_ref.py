@@ -208,7 +208,7 @@ def _with_app_signals(row: Setting) -> Setting:
 
 def instrument_settings() -> List[Setting]:
     """The ``instrument()`` / ``BedrockInstrumentor().instrument()`` keyword arguments."""
-    from ..instrumentor import DEFAULT_BODY_LIMIT
+    from ..instrumentor import DEFAULT_BODY_LIMIT, ENV_CHUNK_GAPS, chunk_gap_metrics
 
     return [
         Setting("tracer_provider", (), "the global one", "where spans go"),
@@ -228,9 +228,11 @@ def instrument_settings() -> List[Setting]:
                 (_content_probe(C.ENV_REDACTOR, "default", C._redactor_from_env, None),)),
         Setting("content_max_length", (C.ENV_MAX_LENGTH,), "unlimited", "characters kept per message part",
                 (_content_probe(C.ENV_MAX_LENGTH, "4000", C._max_length_from_env, None),)),
-        Setting("chunk_gap_metrics", (), "`True`",
-                "`False` skips `gen_ai.client.operation.time_per_output_chunk` (one record per streamed chunk); "
-                "time to first chunk stays"),
+        Setting("chunk_gap_metrics", (ENV_CHUNK_GAPS,), "`False`",
+                "`True` adds `gen_ai.client.operation.time_per_output_chunk`: one histogram record per streamed "
+                "chunk, ~7 µs each in the SDK ([benchmarks](../benchmarks.md)); time to first chunk is always "
+                "recorded. A bad argument raises; a bad variable warns and means `false`",
+                (_content_probe(ENV_CHUNK_GAPS, "true", lambda env: chunk_gap_metrics(None, env), False),)),
     ]
 
 

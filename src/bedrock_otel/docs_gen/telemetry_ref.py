@@ -210,7 +210,7 @@ METRIC_WHEN: Dict[str, str] = {
     instruments.OPERATION_DURATION: "once per call, successful or not",
     instruments.TOKEN_USAGE: "once per call per `gen_ai.token.type` whose count is known (agents: per model step)",
     instruments.TIME_TO_FIRST_CHUNK: "once per stream that delivered content",
-    instruments.TIME_PER_OUTPUT_CHUNK: "for each content chunk after the first (`chunk_gap_metrics=False`: never)",
+    instruments.TIME_PER_OUTPUT_CHUNK: "only with `chunk_gap_metrics=True`: for each content chunk after the first",
     instruments.SERVER_REQUEST_DURATION: "Bedrock's reported server latency, when present",
 }
 

@@ -34,14 +34,14 @@ class Telemetry:
 
     def __init__(self, tracer: Tracer, instruments: Instruments, body_limit: int,
                  metric_keys: frozenset = frozenset(), content: Optional[ContentSettings] = None,
-                 chunk_gaps: bool = True) -> None:
+                 chunk_gaps: bool = False) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.body_limit = body_limit  # bytes of a request or response body we are willing to parse
         self.metric_keys = metric_keys  # attribution keys (bedrock_otel.attributes) copied onto metrics
         self.content = content  # None unless content capture is on: every content path tests this first
         # gen_ai.client.operation.time_per_output_chunk: one histogram record per chunk is most of a
-        # stream's per-event cost (docs/benchmarks.md), so it can be turned off.
+        # stream's per-event cost (docs/benchmarks.md), so it is recorded only when asked for.
         self.chunk_gaps = chunk_gaps
 
 
@@ -73,7 +73,7 @@ class Invocation:
         self.started = perf_counter()
         self.first_chunk_at: Optional[float] = None
         self._last_chunk = 0.0
-        # None when chunk gaps are not recorded (instrument(chunk_gap_metrics=False))
+        # None unless chunk gaps are recorded (instrument(chunk_gap_metrics=True))
         self._chunk_gaps: Optional[List[float]] = [] if telemetry.chunk_gaps else None
         # Span attributes known before the end (response metadata): set with the outcome, in one SDK call.
         self.closing_attributes: Dict[str, Any] = {}
