@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from ..telemetry import attributes as A
-from .base import Fields, ModelCodec, Outcome, StreamDecoder
+from .base import JSON_STRING, Fields, ModelCodec, Outcome, StreamDecoder
 from .content import ContentFields
 from .registry import register
 
@@ -13,6 +14,14 @@ from .registry import register
 # seals a thinking block.
 _NOT_CONTENT_DELTAS = frozenset({"signature_delta"})
 _FRAMING = frozenset({"content_block_stop", "message_stop", "ping"})
+_NOT_CONTENT = b"|".join(re.escape(kind.encode("ascii")) for kind in sorted(_NOT_CONTENT_DELTAS))
+# Most chunks of a Claude stream, in Bedrock's compact form, key for key:
+# {"type":"content_block_delta","index":N,"delta":{"type":T,"<key>":"<string>"}} with T a content delta
+# and no other key (so no invocation metrics, no duplicate key); the string valid JSON.
+_CONTENT_DELTA_CHUNK = re.compile(
+    rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),"delta":\{"type":"(?!(?:' + _NOT_CONTENT
+    + rb')")[a-z_]+","(?!type")[a-z_]+":' + JSON_STRING + rb"\}\}"
+)
 
 
 class AnthropicCodec(ModelCodec):
@@ -56,6 +65,7 @@ class AnthropicCodec(ModelCodec):
 
 class _AnthropicStream(StreamDecoder):
     __slots__ = ("_message_fields",)
+    content_only = _CONTENT_DELTA_CHUNK.fullmatch
 
     def __init__(self, message_fields: Fields) -> None:
         self._message_fields = message_fields  # message_start carries a response body's id/model/usage

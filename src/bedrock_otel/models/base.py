@@ -117,8 +117,20 @@ class Outcome:
             self.first_byte_latency_ms = float(first)
 
 
+#: a JSON string literal as bytes, unrolled so matching stays linear (for ``StreamDecoder.content_only``)
+JSON_STRING = rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"'
+
+
 class StreamDecoder:
-    """Per-stream state for one family: fed each decoded chunk, says whether it carried content."""
+    """Per-stream state for one family: fed each decoded chunk, says whether it carried content.
+
+    ``content_only``, when a family sets it, recognises from its raw bytes a chunk that is content and
+    nothing else, so the stream handler can count it without ``json.loads`` or :meth:`feed`. It must
+    match exactly the chunks whose parse :meth:`feed` would read as content and nothing else
+    (tests/test_perf_semantics.py checks this against the decoder).
+    """
+
+    content_only: Optional[Callable[[bytes], Any]] = None
 
     def feed(self, chunk: Mapping[str, Any], outcome: Outcome) -> bool:  # pragma: no cover - interface
         raise NotImplementedError

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
-from ..models.anthropic import _NOT_CONTENT_DELTAS, _AnthropicStream
 from ..models.base import ModelCodec
 from ..models.registry import codec_for_request
 from ..telemetry import attributes as A
@@ -22,22 +20,10 @@ _CACHE_READ = "x-amzn-bedrock-cache-read-input-token-count"
 _CACHE_WRITE = "x-amzn-bedrock-cache-write-input-token-count"
 _INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
 
-# Stream chunks that are content and nothing else, told from their bytes: most chunks of a stream skip
-# json.loads and the family decoder. Only without content capture (the content reader needs the parsed
-# chunk). A pattern must match exactly the chunks whose parse the handler would read as content and
-# nothing else: Claude's ``{"type":"content_block_delta","index":N,"delta":{"type":T,"<key>":"<string>"}}``
-# with T not one of the decoder's non-content deltas, in Bedrock's compact form, key for key (no other
-# key, so no invocation metrics and no duplicate key), the string valid JSON; the handler adds that its
-# bytes decode as json.loads decodes them. Longer chunks are parsed (the match costs more than json.loads
-# there). tests/test_perf_semantics.py checks the patterns against the decoders.
-_JSON_STRING = rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"'  # unrolled: linear
-_NOT_CONTENT = b"|".join(re.escape(kind.encode("ascii")) for kind in sorted(_NOT_CONTENT_DELTAS))
-_CONTENT_ONLY: Dict[type, Callable[[bytes], Any]] = {
-    _AnthropicStream: re.compile(
-        rb'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]*),"delta":\{"type":"(?!(?:' + _NOT_CONTENT
-        + rb')")[a-z_]+","(?!type")[a-z_]+":' + _JSON_STRING + rb"\}\}"
-    ).fullmatch,
-}
+# Chunks the family's decoder recognises from their bytes as content and nothing else skip json.loads
+# and the decoder (StreamDecoder.content_only), without content capture only (the content reader needs
+# the parsed chunk). Longer chunks are parsed: the match costs more than json.loads there. The handler
+# adds that the bytes decode as json.loads decodes them.
 _CONTENT_ONLY_MAX_BYTES = 512
 
 
@@ -152,7 +138,7 @@ class InvokeModelWithResponseStream(InvokeModel):
             reader = inv.content.stream = codec.stream_content()
 
         if reader is None:
-            content_only = _CONTENT_ONLY.get(type(decoder))
+            content_only = None if decoder is None else decoder.content_only
             if content_only is not None:
                 def handle(event: Mapping[str, Any]) -> bool:
                     chunk = event.get("chunk")
