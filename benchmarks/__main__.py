@@ -12,8 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from . import measure, memory, payloads, report
-from .contenders import BEDROCK_OTEL, NONE, BedrockOtel, all_contenders
+from . import measure, memory, payloads, replay, report
+from .contenders import BEDROCK_OTEL, NONE, BedrockOtel, all_contenders, assert_pristine
 from .measure import CONVERSE, CONVERSE_STREAM, INVOKE_MODEL, INVOKE_STREAM, log
 from .transports import LOOPBACK, STUB, LoopbackTransport, StubTransport
 
@@ -125,6 +125,11 @@ def run(argv: Sequence[str]) -> int:
                 metric_attrs = ours.sdk.metric_attributes(measure.DURATION_METRIC) if ours and ours.sdk else {}
                 results.floors[operation] = measure.floor(series.template if series else None, metric_attrs,
                                                           cfg["floor_batch"], cfg["floor_rounds"])
+            log("bedrock-otel's SDK calls, replayed alone …")
+            for operation in (CONVERSE, INVOKE_MODEL):
+                script = replay.record_script(measure.call_for(operation), stub.client(), BedrockOtel.options)
+                results.replays[operation] = replay.replay(script, cfg["floor_batch"], cfg["floor_rounds"])
+            assert_pristine()
 
         if "streams" in sections:
             for transport in transports:
