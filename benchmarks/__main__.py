@@ -91,7 +91,7 @@ def run(argv: Sequence[str]) -> int:
     started = time.perf_counter()
 
     everyone = all_contenders(diagnostic=True)
-    timed = [c for c in everyone if c.available]  # latency and streams also time the diagnostic variant
+    timed = [c for c in everyone if c.available]  # latency and streams also time the diagnostic variants
     contenders = [c for c in timed if not c.diagnostic]
     for c in everyone:
         log(f"contender {c.title}: " + ("ready" if c.available else f"SKIPPED ({c.reason})"))
@@ -114,8 +114,9 @@ def run(argv: Sequence[str]) -> int:
         if "latency" in sections:
             for transport in transports:
                 log(f"per-call latency on {transport.name} …")
+                unary = [c for c in timed if not c.streams_only]
                 results.latency[transport.name] = measure.latency(
-                    transport, timed, [CONVERSE, INVOKE_MODEL], cfg["unary_rounds"], cfg["unary_warmup"],
+                    transport, unary, [CONVERSE, INVOKE_MODEL], cfg["unary_rounds"], cfg["unary_warmup"],
                     cfg["unary_batch"])
             log("floor …")
             cells = next(iter(results.latency.values()), {})

@@ -20,6 +20,7 @@ BEDROCK_OTEL = "bedrock-otel"
 BOTOCORE = "botocore"
 GENAI_BEDROCK = "genai-bedrock"
 BEDROCK_OTEL_NOOP = "bedrock-otel:no-op-sdk"
+BEDROCK_OTEL_CHUNK_GAPS = "bedrock-otel:chunk-gaps"
 
 
 def _version(distribution: str) -> Optional[str]:
@@ -35,8 +36,12 @@ class Contender:
     key: str = NONE
     label: str = "uninstrumented boto3"
     distribution: Optional[str] = None
-    #: a diagnostic variant: measured for explanation, never a competitor, expected to make no spans
+    #: a diagnostic variant: measured for explanation, never a competitor
     diagnostic: bool = False
+    #: what the span-check column says for a diagnostic variant that makes no spans (None: check as usual)
+    diagnostic_note: Optional[str] = None
+    #: measured on streams only (an option that changes nothing for unary calls)
+    streams_only: bool = False
 
     def __init__(self) -> None:
         self.version = _version(self.distribution) if self.distribution else None
@@ -93,6 +98,7 @@ class BedrockOtelNoopSdk(BedrockOtel):
     key = BEDROCK_OTEL_NOOP
     label = "diagnostic — bedrock-otel with no-op tracer/meter providers (its own code only, no SDK work)"
     diagnostic = True
+    diagnostic_note = "diagnostic: no-op SDK makes no spans"
 
     def instrument(self, asynchronous: bool = False) -> None:
         from opentelemetry.metrics import NoOpMeterProvider
@@ -100,6 +106,20 @@ class BedrockOtelNoopSdk(BedrockOtel):
 
         self._instrumentor.instrument(**self.options, tracer_provider=NoOpTracerProvider(),
                                       meter_provider=NoOpMeterProvider())
+
+
+class BedrockOtelChunkGaps(BedrockOtel):
+    """bedrock-otel with the opt-in per-chunk gap metric: what turning it on costs a stream."""
+
+    key = BEDROCK_OTEL_CHUNK_GAPS
+    label = ("diagnostic — bedrock-otel with `instrument(chunk_gap_metrics=True)` (one "
+             "`gen_ai.client.operation.time_per_output_chunk` record per chunk; streams only)")
+    diagnostic = True
+    streams_only = True
+
+    def instrument(self, asynchronous: bool = False) -> None:
+        assert self.sdk is not None
+        self._instrumentor.instrument(**{**self.options, "chunk_gap_metrics": True}, **self.sdk.kwargs())
 
 
 class Botocore(Contender):
@@ -161,11 +181,11 @@ class GenaiBedrock(Contender):
 def all_contenders(diagnostic: bool = False) -> List[Contender]:
     remember_originals()
     everyone = [Contender(), BedrockOtel(), Botocore(), GenaiBedrock()]
-    return [*everyone, BedrockOtelNoopSdk()] if diagnostic else everyone
+    return [*everyone, BedrockOtelNoopSdk(), BedrockOtelChunkGaps()] if diagnostic else everyone
 
 
 def by_key(key: str) -> Contender:
-    for cls in (Contender, BedrockOtel, Botocore, GenaiBedrock, BedrockOtelNoopSdk):
+    for cls in (Contender, BedrockOtel, Botocore, GenaiBedrock, BedrockOtelNoopSdk, BedrockOtelChunkGaps):
         if cls.key == key:
             return cls()
     raise KeyError(key)

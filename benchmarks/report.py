@@ -12,7 +12,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .contenders import BEDROCK_OTEL, BEDROCK_OTEL_NOOP, BOTOCORE, GENAI_BEDROCK, NONE, Contender
+from .contenders import (
+    BEDROCK_OTEL,
+    BEDROCK_OTEL_CHUNK_GAPS,
+    BEDROCK_OTEL_NOOP,
+    BOTOCORE,
+    GENAI_BEDROCK,
+    NONE,
+    Contender,
+)
 from .measure import (
     CONVERSE,
     CONVERSE_STREAM,
@@ -169,9 +177,9 @@ def _keys(results: Results, diagnostic: bool = True) -> List[str]:
     return [c.key for c in results.contenders if diagnostic or not c.diagnostic]
 
 
-def _diagnostic(results: Results, key: str) -> bool:
+def _diagnostic_note(results: Results, key: str) -> Optional[str]:
     contender = _contender(results, key)
-    return contender is not None and contender.diagnostic
+    return contender.diagnostic_note if contender is not None and contender.diagnostic else None
 
 
 def _contender(results: Results, key: str) -> Optional[Contender]:
@@ -217,7 +225,7 @@ def latency_table(results: Results) -> str:
                 rows.append([
                     TRANSPORT_TITLES[transport], operation, key, _us(series.p(50)), _us(series.p(99)),
                     "—" if key == NONE else _signed_us(over50), "—" if key == NONE else _signed_us(over99),
-                    multiple, series.check.describe(key != NONE, _diagnostic(results, key)),
+                    multiple, series.check.describe(key != NONE, _diagnostic_note(results, key)),
                 ])
     return _table(["transport", "operation", "contender", "p50 µs", "p99 µs", "overhead p50 µs",
                    "overhead p99 µs", "p50 overhead ÷ floor", "GenAI spans"], rows, "lllrrrrrl")
@@ -282,7 +290,7 @@ def stream_table(results: Results) -> str:
                     TRANSPORT_TITLES[transport], operation, key, f"{series.p(50) / 1e6:.2f}",
                     f"{series.p(50) / max(results.events, 1) / 1000:.2f}",
                     "—" if key == NONE else f"{event / 1000:+.2f}",
-                    series.check.describe(key != NONE, _diagnostic(results, key)),
+                    series.check.describe(key != NONE, _diagnostic_note(results, key)),
                 ])
     return _table(["transport", "operation", "contender", "p50 ms / stream", "p50 µs / event",
                    "overhead µs / event", "GenAI spans"], rows, "lllrrrl")
@@ -393,6 +401,12 @@ def breakdown(results: Results) -> str:
                          f"which {own / scale:.2f} is bedrock-otel's own code (no-op providers) and "
                          f"{(total - own) / scale:.2f} is OpenTelemetry SDK work (spans, attributes, histogram "
                          f"records).")
+    for operation in STREAMS:
+        base = per_event(results, transport, operation, BEDROCK_OTEL)
+        gaps = per_event(results, transport, operation, BEDROCK_OTEL_CHUNK_GAPS)
+        if not math.isnan(base) and not math.isnan(gaps):
+            lines.append(f"- {operation} ({TRANSPORT_TITLES[transport]}): `chunk_gap_metrics=True` (opt-in) adds "
+                         f"{(gaps - base) / 1000:.2f} µs / event, {gaps / 1000:.2f} in all.")
     return "\n".join(lines)
 
 
