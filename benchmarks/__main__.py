@@ -44,13 +44,13 @@ PROFILES: Dict[str, Dict[str, Any]] = {
         "rate_rounds": 8, "rate_warmup": 0.3, "rate_seconds": 1.0,
     },
 }
-SECTIONS = ("latency", "streams", "memory", "throughput")
+SECTIONS = ("latency", "streams", "memory", "throughput", "faults")
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="about 30 s: fewer repetitions, stub-only memory")
+    size.add_argument("--quick", action="store_true", help="about 45 s: fewer repetitions, stub-only memory, a shorter fault matrix")
     size.add_argument("--full", action="store_true", help="more repetitions (about 8 minutes)")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections (repeatable)")
     parser.add_argument("--transport", choices=(STUB, LOOPBACK), action="append",
@@ -155,6 +155,12 @@ def run(argv: Sequence[str]) -> int:
                 log(f"throughput, asyncio with {args.threads} tasks, on {transport.name} …")
                 results.asyncio[transport.name] = measure.asynchronous(
                     transport, contenders, args.threads, cfg["rate_rounds"], cfg["rate_warmup"], cfg["rate_seconds"])
+
+        if "faults" in sections:
+            from .faults import run_faults
+
+            log("faults in the telemetry path (collector up, down, slow, refusing; span queue full) …")
+            results.faults = run_faults(quick=mode == "quick")
 
         items = report.targets(results)
         missed = any(t.passed is False for t in items)

@@ -10,7 +10,9 @@ listening on a socket shows that the data really leaves the process and arrives 
 
 Both receivers store every accepted request (``received``) and flatten them on demand (``spans()``,
 ``metrics()``, ``logs()``). For fault tests, ``refuse()`` makes them answer UNAVAILABLE (gRPC) or 503
-(HTTP) and ``delay`` makes every answer slow.
+(HTTP), or the status code given; ``delay`` makes every answer slow; ``hold()`` stalls every answer until
+``release()``. A gRPC request whose client gave up while it waited (its deadline, a shutdown) is not
+stored but counted in ``abandoned``: the exporter never learnt that it arrived.
 """
 
 from __future__ import annotations
@@ -250,10 +252,14 @@ class _Receiver:
         self._refusing: Optional[int] = 0  # None = refuse until accept(); n > 0 = refuse the next n requests
         self._refusal: Any = None
         self._stopping = threading.Event()
+        self._released = threading.Event()
+        self._released.set()
         self.delay: float = 0.0
         """Seconds to wait before answering any request (a slow collector)."""
         self.rejected: int = 0
         """How many requests were refused by :meth:`refuse`."""
+        self.abandoned: int = 0
+        """How many requests were dropped because their client had gone while they waited (gRPC only)."""
 
     # -- lifecycle (subclasses implement _start/_stop/endpoint) ---------------------------------------
 
@@ -291,10 +297,34 @@ class _Receiver:
             self._refusing = 0
             self._refusal = None
 
-    def _admit(self, signal: str, request: Any, headers: Dict[str, str]) -> Optional[Any]:
-        """Store the request, or return the refusal code when refusing. Sleeps ``delay`` first."""
+    def hold(self) -> None:
+        """Answer no request until :meth:`release` (or :meth:`stop`): a collector that stalls, then recovers.
+
+        Why not a long ``delay``: a test can release at the exact point it wants, so what the exporter had
+        in flight, and what piled up behind it, does not depend on timing.
+        """
+        self._released.clear()
+
+    def release(self) -> None:
+        """Answer the held requests (after their ``delay``) and every later one."""
+        self._released.set()
+
+    def _admit(self, signal: str, request: Any, headers: Dict[str, str],
+               client_waiting: Callable[[], bool] = lambda: True) -> Optional[Any]:
+        """Store the request, or return the refusal code when refusing. Waits while held, then ``delay``.
+
+        ``client_waiting`` says whether the client still waits for the answer; a request it gave up on is
+        not stored (a collector that answers after the exporter's deadline has not received it for the
+        exporter, which counts the export as failed).
+        """
+        while not self._released.wait(0.05) and not self._stopping.is_set():
+            pass
         if self.delay > 0:
             self._stopping.wait(self.delay)
+        if not client_waiting():
+            with self._cond:
+                self.abandoned += 1
+            return None
         with self._cond:
             if self._refusing is None or self._refusing > 0:
                 if self._refusing is not None:
@@ -384,10 +414,11 @@ class _Receiver:
         return f"requests {counts}, span names {names}, rejected {self.rejected}"
 
     def clear(self) -> None:
-        """Forget everything received and the rejection count (fault switches stay as they are)."""
+        """Forget everything received and the rejection and abandon counts (fault switches stay as they are)."""
         with self._cond:
             self._received.clear()
             self.rejected = 0
+            self.abandoned = 0
 
 
 # -- gRPC ---------------------------------------------------------------------------------------------
@@ -403,7 +434,7 @@ class _Servicer:
     def Export(self, request: Any, context: Any) -> Any:  # gRPC method name
         headers = {key.lower(): value for key, value in context.invocation_metadata()
                    if isinstance(value, str)}
-        refusal = self._receiver._admit(self._signal, request, headers)
+        refusal = self._receiver._admit(self._signal, request, headers, client_waiting=context.is_active)
         if refusal is not None:
             context.abort(refusal, f"refused by {type(self._receiver).__name__} (test fault)")
         return _RESPONSE_TYPES[self._signal]()
