@@ -78,10 +78,11 @@ class Configured:
                             self.application_signals_meter_provider) if p is not None]
 
     def force_flush(self, timeout: float = 10.0) -> bool:
-        """Export everything buffered; True if done within ``timeout`` seconds.
+        """Export everything buffered; True if it was exported within ``timeout`` seconds.
 
-        Returns False early, at the first failed attempt, when the collector is unreachable: the exporters
-        keep retrying in the background, but the caller (a Lambda handler, say) does not wait for them.
+        False when an export failed, and early, at the first failed attempt, when the collector is
+        unreachable: the exporters keep retrying in the background, but the caller (a Lambda handler,
+        say) does not wait for them.
         """
         millis = int(timeout * 1000)
 
@@ -137,20 +138,24 @@ def _bounded(work: Callable[[], None], timeout: float, what: str, guards: Sequen
         target()
     deadline = time.monotonic() + timeout
     while not done.wait(0.02):
-        troubled = [guard for guard in guards if guard.in_trouble]
-        if troubled and not closing:
-            _log.debug("bedrock_otel: %s not waiting for %s: the collector is not answering", what,
-                       ", ".join(guard.signal for guard in troubled))
-            return False
-        for guard in troubled:
-            guard.abort()
+        if closing:  # stop an exporter whose final export is failing; one that failed before gets its chance
+            for guard in guards:
+                if guard.troubled:
+                    guard.abort()
+        else:
+            troubled = [guard for guard in guards if guard.in_trouble]
+            if troubled:
+                _log.debug("bedrock_otel: %s not waiting for %s: the collector is not answering", what,
+                           ", ".join(guard.signal for guard in troubled))
+                return False
         if time.monotonic() >= deadline:
             _log.warning("bedrock_otel: %s did not finish within %.1f s; continuing without waiting", what, timeout)
             if closing:
                 for guard in guards:
                     guard.abort()
             return False
-    return True
+    # A flush that finished: done, unless what it exported failed (the collector is unreachable).
+    return closing or not any(guard.failing for guard in guards)
 
 
 class _BucketRecorder:

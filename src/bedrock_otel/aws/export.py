@@ -64,7 +64,7 @@ class ExportGuard:
         self.signal, self.endpoint, self.inner = signal, endpoint, inner
         self.failing = False
         self.closing = False  # shutdown has begun: give up retrying at the first sign of trouble
-        self.troubled = False  # the exporter reported a failure or a retry during the current export
+        self.troubled = False  # the exporter reported a failure or a retry during the export under way
         self._aborted = False
         self._inner_shut = False
         self._lock = threading.Lock()
@@ -73,7 +73,7 @@ class ExportGuard:
 
     @property
     def in_trouble(self) -> bool:
-        """The current export is failing or retrying, or the last one failed."""
+        """The export under way is failing or retrying, or the last one failed."""
         return self.troubled or self.failing
 
     def note(self, record: logging.LogRecord) -> None:
@@ -100,6 +100,9 @@ class ExportGuard:
         finally:
             _current.guard = previous
         self._settle(getattr(result, "name", None) == "SUCCESS")
+        # Only the export under way counts as trouble: shutdown must not abort the final export to a
+        # collector that has come back just because the export before it failed.
+        self.troubled = False
         return result
 
     def _settle(self, ok: bool) -> None:
