@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import sys
 from typing import Any, Dict, List
 
 import pytest
@@ -11,6 +13,11 @@ import pytest
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
 TITAN = "amazon.titan-text-express-v1"
+
+# Python 3.9's subprocess forks (3.10+ uses vfork), so gRPC's fork handlers run in each child the tests spawn
+# while a gRPC receiver or exporter is busy here, and now and then abort it before exec. No test forks itself.
+if sys.version_info < (3, 10):
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 
 def user(text: str) -> List[Dict[str, Any]]:

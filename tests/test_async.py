@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import json
+from typing import Any, Optional
 
 import pytest
+import wrapt
 
+from bedrock_otel.operations.invoke_model import InvokeModel
 from bedrock_otel.testing.fake_server import Reply
 
 from conftest import CLAUDE, NOVA, TITAN, anthropic_body, titan_body, user
@@ -129,3 +133,66 @@ def test_concurrent_tasks_keep_their_parents(fake_bedrock, bedrock_spans):
     assert len(chats) == 20
     assert all(parents[s.parent.span_id].startswith("task") for s in chats)
     assert len({s.parent.span_id for s in chats}) == 20
+
+
+class _AiohttpResponse:
+    """The aiohttp response an older aiobotocore body wraps: async read(), sync close()."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.closed = False
+
+    async def read(self, amt: int = -1) -> bytes:
+        return self._data.read(amt)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _ProxyStreamingBody(wrapt.ObjectProxy):
+    """aiobotocore's StreamingBody up to 3.5 (the newest on Python 3.9): a wrapt proxy whose close() and
+    other attributes are the wrapped response's; newer releases have AioStreamingBody instead."""
+
+    async def read(self, amt: Optional[int] = None) -> bytes:
+        return await self.__wrapped__.read(-1 if amt is None else amt)
+
+
+@pytest.mark.parametrize("how", ["read", "chunks", "close"])
+def test_proxy_body_of_older_aiobotocore_is_observed(how):
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import INVALID_SPAN, NoOpTracer
+
+    from bedrock_otel.telemetry.instruments import Instruments
+    from bedrock_otel.telemetry.invocation import Invocation, Telemetry
+
+    telemetry = Telemetry(NoOpTracer(), Instruments(NoOpMeterProvider().get_meter("test")), 1 << 20)
+    operation = InvokeModel()
+    prepared = operation.prepare({"modelId": CLAUDE, "body": anthropic_body()}, telemetry)
+    inv = Invocation(telemetry, INVALID_SPAN, {})
+    payload = {"id": "msg_old_aiobotocore", "type": "message", "role": "assistant", "stop_reason": "end_turn",
+               "content": [{"type": "text", "text": "hi"}], "usage": {"input_tokens": 3, "output_tokens": 1}}
+    response = _AiohttpResponse(json.dumps(payload).encode())
+    body: Any = _ProxyStreamingBody(response)
+
+    assert operation.complete(inv, {"body": body}, prepared, telemetry) is False, "the body ends the call"
+    assert type(response) is _AiohttpResponse, "the proxied response keeps its own class"
+    assert isinstance(body, _ProxyStreamingBody) and not inv.ended
+
+    async def use() -> bytes:
+        if how == "read":
+            return await body.read()
+        if how == "chunks":
+            chunks = [await body.read(7)]
+            while chunks[-1]:
+                chunks.append(await body.read(7))
+            return b"".join(chunks)
+        body.close()
+        return b""
+
+    data = asyncio.run(use())
+    assert inv.ended
+    if how == "close":
+        assert response.closed and inv.outcome.response_id is None
+    else:
+        assert json.loads(data) == payload
+        assert inv.outcome.response_id == "msg_old_aiobotocore" and inv.outcome.finish_reasons == ["end_turn"]

@@ -36,6 +36,8 @@ try:
 except ImportError:  # pragma: no cover - older SDKs
     from opentelemetry.sdk._logs.export import InMemoryLogExporter as InMemoryLogRecordExporter
 
+# The shape comparisons import util-genai itself, which the test extra installs on Python >= 3.10 only.
+NO_UTIL_GENAI = "opentelemetry-util-genai is not installed (test extra; it needs Python >= 3.10)"
 LLAMA = "meta.llama3-1-70b-instruct-v1:0"
 GPT_OSS = "openai.gpt-oss-120b-1:0"
 WEATHER_TOOL = {"toolSpec": {"name": "get_weather", "description": "Current weather for a city",
@@ -229,7 +231,7 @@ def test_bad_arguments_are_refused_clearly(kwargs, message):
 
 
 def test_util_genai_mode_enum_is_accepted():
-    genai_types = pytest.importorskip("opentelemetry.util.genai.types")
+    genai_types = pytest.importorskip("opentelemetry.util.genai.types", reason=NO_UTIL_GENAI)
     assert C.mode_from_argument(genai_types.ContentCapturingMode.SPAN_AND_EVENT) == "SPAN_AND_EVENT"
 
 
@@ -238,7 +240,7 @@ def test_util_genai_mode_enum_is_accepted():
 
 def test_converse_shapes_match_util_genai_exactly(fake_bedrock, instrument):
     """Our JSON strings are byte-identical to what util-genai serialises for the same content."""
-    types = pytest.importorskip("opentelemetry.util.genai.types")
+    types = pytest.importorskip("opentelemetry.util.genai.types", reason=NO_UTIL_GENAI)
     invocation = pytest.importorskip("opentelemetry.util.genai._invocation")
     telemetry = instrument(capture_content="SPAN_ONLY")
     response = fake_bedrock.client().converse(
@@ -266,7 +268,7 @@ def test_converse_shapes_match_util_genai_exactly(fake_bedrock, instrument):
 
 
 def test_event_values_are_structured_like_util_genai(fake_bedrock, instrument):
-    types = pytest.importorskip("opentelemetry.util.genai.types")
+    types = pytest.importorskip("opentelemetry.util.genai.types", reason=NO_UTIL_GENAI)
     invocation = pytest.importorskip("opentelemetry.util.genai._invocation")
     telemetry = instrument(capture_content="EVENT_ONLY")
     fake_bedrock.client().converse(modelId=CLAUDE, messages=user("hello"))

@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, List, Optional
 
+import wrapt
+
 from ..telemetry import attributes as A
 from ..telemetry.invocation import Invocation
 from .swap import attach, observer_of
@@ -191,6 +193,19 @@ class ObservedAsyncBody(_ClosingObserved):
                 observer.stop("closed")
 
 
+class ObservedProxiedAsyncBody(ObservedAsyncBody):
+    """Older aiobotocore's StreamingBody (3.5, the newest on Python 3.9) is a wrapt.ObjectProxy over aiohttp's
+    response: ``close()`` is the response's, found by the proxy's ``__getattr__``, which ``super()`` skips."""
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()  # type: ignore[attr-defined]
+        finally:
+            observer = observer_of(self)
+            if observer is not None:
+                observer.stop("closed")
+
+
 def observe_body(body: Any, inv: Invocation, parse: Optional[BodyParser], limit: int,
                  length: Optional[int] = None) -> bool:
     """Attach to ``body``; a declared ``length`` over ``limit`` means no chunk is ever kept."""
@@ -200,8 +215,13 @@ def observe_body(body: Any, inv: Invocation, parse: Optional[BodyParser], limit:
     cls = type(body)
     mixin = _MIXINS.get(cls)
     if mixin is None:
-        mixin = _MIXINS[cls] = (
-            ObservedAsyncBody if inspect.iscoroutinefunction(getattr(cls, "read", None)) else ObservedBody)
+        if not inspect.iscoroutinefunction(getattr(cls, "read", None)):
+            mixin = ObservedBody
+        elif issubclass(cls, wrapt.ObjectProxy):
+            mixin = ObservedProxiedAsyncBody
+        else:
+            mixin = ObservedAsyncBody
+        _MIXINS[cls] = mixin
     return attach(body, mixin, observer, lambda: observer.stop("garbage_collected"))
 
 

@@ -7,6 +7,8 @@ import logging
 import weakref
 from typing import Any, Callable, Dict, Optional, Tuple
 
+import wrapt
+
 _log = logging.getLogger(__name__)
 
 OBSERVER = "_bedrock_otel_observer"
@@ -18,6 +20,9 @@ _SUBCLASSES: Dict[type, type] = {}
 _PENDING: Dict[int, Tuple[Any, Callable[[], None]]] = {}
 _exit_hook_registered = False
 _exited = False  # after the exit hook, collections run nothing (as weakref.finalize after its own)
+# object's own ``__class__`` setter: a wrapt.ObjectProxy's ``__class__`` is its target's, so assigning it
+# would retype the wrapped object (older aiobotocore's StreamingBody proxies aiohttp's response).
+_set_own_class = object.__dict__["__class__"].__set__
 
 
 def observed_subclass(mixin: type, cls: type) -> type:
@@ -37,7 +42,10 @@ def attach(obj: Any, mixin: type, observer: Any, on_collect: Callable[[], None])
     global _exit_hook_registered
     try:
         if not isinstance(obj, mixin):
-            obj.__class__ = observed_subclass(mixin, type(obj))
+            if isinstance(obj, wrapt.ObjectProxy):
+                _set_own_class(obj, observed_subclass(mixin, type(obj)))
+            else:
+                obj.__class__ = observed_subclass(mixin, type(obj))
         vars(obj)[OBSERVER] = observer
         ref = weakref.ref(obj, _collected)
         _PENDING[id(ref)] = (ref, on_collect)
