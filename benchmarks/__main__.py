@@ -50,7 +50,8 @@ SECTIONS = ("latency", "streams", "memory", "throughput", "faults")
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="about 45 s: fewer repetitions, stub-only memory, a shorter fault matrix")
+    size.add_argument("--quick", action="store_true",
+                      help="about 45 s: fewer repetitions, stub-only memory, a shorter fault matrix")
     size.add_argument("--full", action="store_true", help="more repetitions (about 8 minutes)")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections (repeatable)")
     parser.add_argument("--transport", choices=(STUB, LOOPBACK), action="append",
