@@ -8,10 +8,13 @@ chunked reads, iter_lines, readinto …). The case runs twice against the same f
 uninstrumented, once instrumented into fresh in-memory providers — and everything the application
 can observe must be identical (see ``differential/normalise.py`` for the few fields that legitimately
 vary). The instrumented run must also satisfy the telemetry invariants (``differential/runner.py``).
+The application is a boto3 one, or (the ``async`` tests and cases) an aiobotocore one doing the same
+through ``await`` and ``async for`` (``differential/flavours.py``).
 
-Size: ``BEDROCK_OTEL_DIFF_EXAMPLES`` (default 150, derandomized for CI); any value set explicitly
-runs randomized with that many examples, e.g. ``BEDROCK_OTEL_DIFF_EXAMPLES=5000``. With ``-s`` the
-module prints ``differential: cases=N mismatches=0 open_spans=0 escaped_exceptions=0``.
+Size: ``BEDROCK_OTEL_DIFF_EXAMPLES`` (default 150, derandomized for CI; half as many aiobotocore cases
+again); any value set explicitly runs randomized with that many examples, e.g.
+``BEDROCK_OTEL_DIFF_EXAMPLES=5000``. With ``-s`` the module prints
+``differential: cases=N (async=M) mismatches=0 open_spans=0 escaped_exceptions=0`` (N counts all cases).
 """
 
 from __future__ import annotations
@@ -33,13 +36,13 @@ from bedrock_otel.models.base import Outcome, StreamDecoder
 from bedrock_otel.testing.capture import Capture
 from bedrock_otel.testing.fake_server import FakeBedrock, Reply
 from differential import strategies as S
+from differential.flavours import APPS, ASYNC, FLAVOURS, SYNC, resolve
 from differential.runner import (
     AFTER_UNINSTRUMENT,
     PLAIN,
     CaseResult,
     first_difference,
     frozen_heap,
-    make_client,
     run,
     run_case,
 )
@@ -56,9 +59,10 @@ from differential.scenario import (
 
 _ENV = "BEDROCK_OTEL_DIFF_EXAMPLES"
 EXAMPLES = int(os.environ.get(_ENV, "150"))
+ASYNC_EXAMPLES = max(10, EXAMPLES // 2)
 FULL_RUN = _ENV in os.environ
 
-STATS: Dict[str, int] = {"cases": 0, "mismatches": 0, "open_spans": 0, "escaped_exceptions": 0}
+STATS: Dict[str, int] = {"cases": 0, "async": 0, "mismatches": 0, "open_spans": 0, "escaped_exceptions": 0}
 
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
@@ -101,20 +105,21 @@ def fake() -> Iterator[FakeBedrock]:
 @pytest.fixture(scope="module", autouse=True)
 def _summary() -> Iterator[None]:
     yield
-    print(f"\ndifferential: cases={STATS['cases']} mismatches={STATS['mismatches']} "
+    print(f"\ndifferential: cases={STATS['cases']} (async={STATS['async']}) mismatches={STATS['mismatches']} "
           f"open_spans={STATS['open_spans']} escaped_exceptions={STATS['escaped_exceptions']}")
 
 
-def _record(result: CaseResult) -> None:
+def _record(result: CaseResult, flavour: str) -> None:
     STATS["cases"] += 1
+    STATS["async"] += flavour == ASYNC
     STATS["open_spans"] += result.open_spans
     STATS["escaped_exceptions"] += result.escaped
     if not result.ok:
         STATS["mismatches"] += 1
 
 
-def _explain(scenario: Scenario, result: CaseResult) -> str:
-    lines = ["scenario:", scenario.describe()]
+def _explain(scenario: Scenario, result: CaseResult, flavour: str = SYNC) -> str:
+    lines = [f"scenario ({'aiobotocore' if flavour == ASYNC else 'boto3'}):", scenario.describe()]
     if result.mismatch:
         lines += ["application-visible difference:", result.mismatch]
     if result.problems:
@@ -122,10 +127,11 @@ def _explain(scenario: Scenario, result: CaseResult) -> str:
     return "\n".join(lines)
 
 
-def check(fake: FakeBedrock, scenario: Scenario, expect_parse_error: Any = None, count: bool = True) -> CaseResult:
-    result = run_case(fake, scenario, expect_parse_error)
+def check(fake: FakeBedrock, scenario: Scenario, expect_parse_error: Any = None, count: bool = True,
+          flavour: str = SYNC) -> CaseResult:
+    result = run_case(fake, scenario, expect_parse_error, flavour)
     if count:
-        _record(result)
+        _record(result, flavour)
     return result
 
 
@@ -141,15 +147,24 @@ def test_instrumentation_is_invisible_to_the_application(fake: FakeBedrock, scen
     assert result.ok, _explain(scenario, result)
 
 
+@_settings(ASYNC_EXAMPLES)
+@given(scenario=S.scenarios())
+def test_instrumentation_is_invisible_to_an_async_application(fake: FakeBedrock, scenario: Scenario) -> None:
+    """The same scenarios through aiobotocore: AioBaseClient, async bodies and event streams."""
+    result = check(fake, scenario, flavour=ASYNC)
+    assert result.ok, _explain(scenario, result, ASYNC)
+
+
 @_settings(max(10, EXAMPLES // 10))
-@given(scenario=S.scenarios(max_calls=2))
-def test_after_uninstrument_behaviour_and_telemetry_are_the_originals(fake: FakeBedrock, scenario: Scenario) -> None:
+@given(scenario=S.scenarios(max_calls=2), flavour=st.sampled_from(FLAVOURS))
+def test_after_uninstrument_behaviour_and_telemetry_are_the_originals(fake: FakeBedrock, scenario: Scenario,
+                                                                      flavour: str) -> None:
     with frozen_heap():
-        plain = run(fake, scenario, PLAIN)
-        after = run(fake, scenario, AFTER_UNINSTRUMENT)
+        plain = run(fake, scenario, PLAIN, flavour)
+        after = run(fake, scenario, AFTER_UNINSTRUMENT, flavour)
     try:
         difference = first_difference(plain, after)
-        assert difference is None, f"{scenario.describe()}\n{difference}"
+        assert difference is None, f"{flavour}:\n{scenario.describe()}\n{difference}"
         assert after.capture.spans.spans == [] or all(
             s.instrumentation_scope.name == "differential-app" for s in after.capture.spans.spans)
         assert after.capture.metrics.points() == []
@@ -158,7 +173,8 @@ def test_after_uninstrument_behaviour_and_telemetry_are_the_originals(fake: Fake
         after.capture.shutdown()
 
 
-def test_uninstrument_restores_make_api_call(fake: FakeBedrock) -> None:
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_uninstrument_restores_make_api_call(fake: FakeBedrock, flavour: str) -> None:
     import aiobotocore.client
 
     original = botocore.client.BaseClient.__dict__["_make_api_call"]
@@ -166,27 +182,35 @@ def test_uninstrument_restores_make_api_call(fake: FakeBedrock) -> None:
     fake.reset()
     capture = Capture()
     instrumentor = BedrockInstrumentor()
-    instrumentor.instrument(tracer_provider=capture.spans.provider, meter_provider=capture.metrics.provider)
-    try:
-        assert botocore.client.BaseClient.__dict__["_make_api_call"] is not original
-        client = make_client(fake.endpoint_url)
-        stream = client.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"]
-        body = client.invoke_model(modelId=CLAUDE, body=BODIES[CLAUDE])["body"]
-    finally:
-        instrumentor.uninstrument()
-    assert botocore.client.BaseClient.__dict__["_make_api_call"] is original
-    assert aiobotocore.client.AioBaseClient.__dict__["_make_api_call"] is aio_original
-    # What was returned while instrumented still works, and its spans still end, after uninstrument().
-    assert "metadata" in list(stream)[-1]
-    assert json.loads(body.read())["type"] == "message"
-    states = sorted(dict(s.attributes).get("bedrock_otel.stream.end_state") or
-                    dict(s.attributes).get("bedrock_otel.body.end_state") for s in capture.spans.spans)
-    assert states == ["completed", "read"]
-    del stream, body
-    # New calls are not instrumented at all.
-    client.converse(modelId=CLAUDE, messages=MESSAGES)
-    list(client.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"])
-    client.invoke_model(modelId=CLAUDE, body=BODIES[CLAUDE])["body"].read()
+    app = APPS[flavour]
+
+    async def calls_across_uninstrument() -> None:
+        instrumentor.instrument(tracer_provider=capture.spans.provider, meter_provider=capture.metrics.provider)
+        try:
+            assert botocore.client.BaseClient.__dict__["_make_api_call"] is not original
+            assert aiobotocore.client.AioBaseClient.__dict__["_make_api_call"] is not aio_original
+            client = await app.client(fake.endpoint_url, 1, False)
+            stream = (await resolve(client.converse_stream(modelId=NOVA, messages=MESSAGES)))["stream"]
+            body = (await resolve(client.invoke_model(modelId=CLAUDE, body=BODIES[CLAUDE])))["body"]
+        finally:
+            instrumentor.uninstrument()
+        assert botocore.client.BaseClient.__dict__["_make_api_call"] is original
+        assert aiobotocore.client.AioBaseClient.__dict__["_make_api_call"] is aio_original
+        # What was returned while instrumented still works, and its spans still end, after uninstrument().
+        assert "metadata" in (await app.drain(stream))[-1]
+        assert json.loads(await resolve(body.read()))["type"] == "message"
+        states = sorted(dict(s.attributes).get("bedrock_otel.stream.end_state") or
+                        dict(s.attributes).get("bedrock_otel.body.end_state") for s in capture.spans.spans)
+        assert states == ["completed", "read"]
+        del stream, body
+        # New calls are not instrumented at all.
+        await resolve(client.converse(modelId=CLAUDE, messages=MESSAGES))
+        await app.drain((await resolve(client.converse_stream(modelId=NOVA, messages=MESSAGES)))["stream"])
+        await resolve((await resolve(client.invoke_model(modelId=CLAUDE, body=BODIES[CLAUDE])))["body"].read())
+        await app.close_client(client)
+        await app.settle()
+
+    app.execute(calls_across_uninstrument())
     gc.collect()
     assert len(capture.spans.spans) == 2
     assert capture.metrics.count() == 2
@@ -262,12 +286,14 @@ CODEC_CASES = [
 ]
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize(("patch", "scenario"), CODEC_CASES)
 def test_codec_failure_is_recorded_not_raised(fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch,
-                                              patch: Callable[[pytest.MonkeyPatch], None], scenario: Scenario) -> None:
+                                              patch: Callable[[pytest.MonkeyPatch], None], scenario: Scenario,
+                                              flavour: str) -> None:
     patch(monkeypatch)
-    result = check(fake, scenario, expect_parse_error=BOOM)
-    assert result.ok, _explain(scenario, result)
+    result = check(fake, scenario, expect_parse_error=BOOM, flavour=flavour)
+    assert result.ok, _explain(scenario, result, flavour)
 
 
 def _outcome_cases() -> List[Any]:
@@ -284,9 +310,10 @@ def _outcome_cases() -> List[Any]:
             for name in _outcome_members() for label, scenario in scenarios.items()]
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize(("member", "scenario"), _outcome_cases())
 def test_outcome_failure_is_recorded_not_raised(fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch, member: str,
-                                                scenario: Scenario) -> None:
+                                                scenario: Scenario, flavour: str) -> None:
     used: List[int] = []
 
     def counting_boom(*args: Any, **kwargs: Any) -> Any:
@@ -295,8 +322,9 @@ def test_outcome_failure_is_recorded_not_raised(fake: FakeBedrock, monkeypatch: 
 
     is_property = isinstance(vars(Outcome)[member], property)
     monkeypatch.setattr(Outcome, member, property(counting_boom) if is_property else counting_boom)
-    result = check(fake, scenario, count=not is_property)  # forced failures stay out of the summary
-    assert result.ok, _explain(scenario, result)
+    # forced failures stay out of the summary
+    result = check(fake, scenario, count=not is_property, flavour=flavour)
+    assert result.ok, _explain(scenario, result, flavour)
     if used:  # the member was used on this path (only instrumented code uses Outcome): the span must say so
         [span] = result.spans
         errors = (span.attributes or {}).get("bedrock_otel.parse_error", ())
@@ -311,12 +339,14 @@ FORCED_PATCHES = {
 
 
 @_settings(max(20, EXAMPLES // 5))
-@given(target=st.sampled_from(sorted(FORCED_PATCHES)), scenario=S.scenarios(max_calls=2))
-def test_forced_failures_never_reach_the_application(fake: FakeBedrock, target: str, scenario: Scenario) -> None:
+@given(target=st.sampled_from(sorted(FORCED_PATCHES)), scenario=S.scenarios(max_calls=2),
+       flavour=st.sampled_from(FLAVOURS))
+def test_forced_failures_never_reach_the_application(fake: FakeBedrock, target: str, scenario: Scenario,
+                                                     flavour: str) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         FORCED_PATCHES[target](monkeypatch)
-        result = check(fake, scenario)
-    assert result.ok, f"forced failure: {target}\n" + _explain(scenario, result)
+        result = check(fake, scenario, flavour=flavour)
+    assert result.ok, f"forced failure: {target}\n" + _explain(scenario, result, flavour)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -324,39 +354,44 @@ def test_forced_failures_never_reach_the_application(fake: FakeBedrock, target: 
 # --------------------------------------------------------------------------------------------------
 
 
-def test_memoryview_request_body_still_gets_its_span(fake: FakeBedrock) -> None:
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_memoryview_request_body_still_gets_its_span(fake: FakeBedrock, flavour: str) -> None:
     scenario = Scenario((CallSpec(INVOKE, CLAUDE, body=BodySpec("memoryview", BODIES[CLAUDE]),
                                   behaviour=Behaviour("read")),))
-    result = check(fake, scenario, count=False)
-    assert result.ok, _explain(scenario, result)
+    result = check(fake, scenario, count=False, flavour=flavour)
+    assert result.ok, _explain(scenario, result, flavour)
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize("unsigned", [True, False], ids=["unsigned", "sigv4-param-error"])
-def test_unseekable_request_body_is_not_consumed(fake: FakeBedrock, unsigned: bool) -> None:
+def test_unseekable_request_body_is_not_consumed(fake: FakeBedrock, unsigned: bool, flavour: str) -> None:
     # sigv4 clients hash (read) the body themselves and fail on it anyway; the difference then shows
     # when botocore never reads it, e.g. a call rejected by parameter validation.
     model = CLAUDE if unsigned else ""
     scenario = Scenario((CallSpec(INVOKE, model, body=BodySpec("unseekable", BODIES[CLAUDE]), unsigned=unsigned,
                                   behaviour=Behaviour("read")),))
-    result = check(fake, scenario, count=False)
-    assert result.ok, _explain(scenario, result)
+    result = check(fake, scenario, count=False, flavour=flavour)
+    assert result.ok, _explain(scenario, result, flavour)
 
 
-def test_request_attribute_failure_still_gets_its_span(fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_request_attribute_failure_still_gets_its_span(fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch,
+                                                       flavour: str) -> None:
     monkeypatch.setattr(_codec("anthropic."), "request_attributes", _boom)
     scenario = _one(INVOKE, CLAUDE)
-    result = check(fake, scenario, count=False)
-    assert result.ok, _explain(scenario, result)
+    result = check(fake, scenario, count=False, flavour=flavour)
+    assert result.ok, _explain(scenario, result, flavour)
 
 
-def test_error_type_failure_does_not_replace_the_apps_exception(fake: FakeBedrock,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_error_type_failure_does_not_replace_the_apps_exception(fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch,
+                                                                flavour: str) -> None:
     import bedrock_otel.telemetry.invocation as invocation
 
     monkeypatch.setattr(invocation, "error_type", _boom)
     scenario = _one(CONVERSE, CLAUDE, replies=(Reply.error(400, "ValidationException"),))
-    result = check(fake, scenario, count=False)
-    assert result.ok, _explain(scenario, result)
+    result = check(fake, scenario, count=False, flavour=flavour)
+    assert result.ok, _explain(scenario, result, flavour)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -364,45 +399,67 @@ def test_error_type_failure_does_not_replace_the_apps_exception(fake: FakeBedroc
 # --------------------------------------------------------------------------------------------------
 
 
-def _mutate_body_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bedrock_otel.wrappers.body import ObservedBody
-
-    original = ObservedBody.read
-    monkeypatch.setattr(ObservedBody, "read", lambda self, amt=None: original(self, amt)[1:])
+Mutate = Callable[[pytest.MonkeyPatch, str], None]
 
 
-def _mutate_stream_events(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bedrock_otel.wrappers.event_stream import ObservedEventStream
+def _mutate_body_read(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
+    from bedrock_otel.wrappers.body import ObservedAsyncBody, ObservedBody
 
-    original = ObservedEventStream.__iter__
+    if flavour == SYNC:
+        original = ObservedBody.read
+        monkeypatch.setattr(ObservedBody, "read", lambda self, amt=None: original(self, amt)[1:])
+        return
+    async_original = ObservedAsyncBody.read
 
-    def skip_first(self: Any) -> Any:
-        events = original(self)
-        next(events, None)
-        yield from events
+    async def read(self: Any, amt: Any = None) -> bytes:
+        return (await async_original(self, amt))[1:]
 
-    monkeypatch.setattr(ObservedEventStream, "__iter__", skip_first)
+    monkeypatch.setattr(ObservedAsyncBody, "read", read)
 
 
-def _mutate_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+def _mutate_stream_events(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
+    from bedrock_otel.wrappers.event_stream import ObservedAsyncEventStream, ObservedEventStream
+
+    if flavour == SYNC:
+        original = ObservedEventStream.__iter__
+
+        def skip_first(self: Any) -> Any:
+            events = original(self)
+            next(events, None)
+            yield from events
+
+        monkeypatch.setattr(ObservedEventStream, "__iter__", skip_first)
+        return
+    async_original = ObservedAsyncEventStream.__aiter__
+
+    async def skip_first_async(self: Any) -> Any:
+        events = async_original(self)
+        await events.__anext__()
+        async for event in events:
+            yield event
+
+    monkeypatch.setattr(ObservedAsyncEventStream, "__aiter__", skip_first_async)
+
+
+def _mutate_failed(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
     from bedrock_otel import calls
 
     monkeypatch.setattr(calls, "failed", _boom)
 
 
-def _mutate_stream_never_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+def _mutate_stream_never_ends(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
     from bedrock_otel.wrappers.event_stream import StreamObserver
 
     monkeypatch.setattr(StreamObserver, "stop", lambda self, state: None)
 
 
-def _mutate_fail_without_status(monkeypatch: pytest.MonkeyPatch) -> None:
+def _mutate_fail_without_status(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
     from bedrock_otel.telemetry.invocation import Invocation
 
     monkeypatch.setattr(Invocation, "fail", lambda self, exc: self.end())
 
 
-def _mutate_request_body_consumed(monkeypatch: pytest.MonkeyPatch) -> None:
+def _mutate_request_body_consumed(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
     from bedrock_otel.operations import invoke_model
 
     original = invoke_model.read_request_body
@@ -410,6 +467,7 @@ def _mutate_request_body_consumed(monkeypatch: pytest.MonkeyPatch) -> None:
                         lambda body, limit: body.read() if hasattr(body, "read") else original(body, limit))
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
 @pytest.mark.parametrize(("mutate", "scenario"), [
     pytest.param(_mutate_body_read, _one(INVOKE, CLAUDE), id="body-bytes-changed"),
     pytest.param(_mutate_stream_events, _one(CONVERSE_STREAM, NOVA), id="stream-event-dropped"),
@@ -422,16 +480,17 @@ def _mutate_request_body_consumed(monkeypatch: pytest.MonkeyPatch) -> None:
                                     behaviour=Behaviour("read")),)), id="request-body-consumed"),
 ])
 def test_the_harness_catches_broken_instrumentation(fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch,
-                                                    mutate: Callable[[pytest.MonkeyPatch], None],
-                                                    scenario: Scenario) -> None:
-    assert check(fake, scenario, count=False).ok  # sanity: the scenario passes with the real code
-    mutate(monkeypatch)
-    result = check(fake, scenario, count=False)
+                                                    mutate: Mutate, scenario: Scenario, flavour: str) -> None:
+    assert check(fake, scenario, count=False, flavour=flavour).ok  # sanity: the scenario passes with the real code
+    mutate(monkeypatch, flavour)
+    result = check(fake, scenario, count=False, flavour=flavour)
     assert not result.ok, "the differential harness did not notice the broken instrumentation"
 
 
 def test_deeply_nested_request_body_still_gets_its_span() -> None:
     # In-process transport: the fake server itself crashes on such a body (reported separately).
+    # (boto3 only: the canned transport is a botocore before-send handler; the bug was in the shared core.)
+    from differential.flavours import make_client
     from differential.transport import attach
 
     capture = Capture()

@@ -5,5 +5,7 @@
 * :mod:`.strategies` — hypothesis strategies producing those scenarios;
 * :mod:`.runner` — executes a scenario against a fake server, instrumented or not, and returns the
   application-visible transcript (normalised) plus what the telemetry invariants need;
+* :mod:`.flavours` — the application's SDK: boto3, or aiobotocore (with how sync-only behaviours map to
+  async ones);
 * :mod:`.transport` — an in-process canned botocore transport (``before-send``) for fast loops.
 """

@@ -11,12 +11,19 @@ from __future__ import annotations
 import os
 import re
 import types
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from botocore.eventstream import EventStream
 from botocore.response import StreamingBody
 
 import bedrock_otel
+
+try:  # aiobotocore's body is botocore's subclass in new releases, a wrapt proxy in old ones (3.5, Python 3.9)
+    from aiobotocore.response import StreamingBody as _AioStreamingBody
+except ImportError:  # pragma: no cover - aiobotocore is in the test extra
+    _BODIES: Tuple[type, ...] = (StreamingBody,)
+else:
+    _BODIES = (StreamingBody, _AioStreamingBody)
 
 _LATENCY_BYTES = re.compile(rb'"(latencyMs|invocationLatency|firstByteLatency)":\s*-?[0-9][0-9.eE+-]*')
 # The fake's random response ids: uuid4s and 24-hex-digit ids (msg_bdrk_…, chatcmpl-…, gen-…).
@@ -59,7 +66,7 @@ def normalise(value: Any, key: Optional[str] = None) -> Any:
         return normalise_bytes(bytes(value))
     if isinstance(value, str):
         return _RANDOM_ID.sub("<id>", value)
-    if isinstance(value, StreamingBody):
+    if isinstance(value, _BODIES):
         return "<StreamingBody>"
     if isinstance(value, EventStream):
         return "<EventStream>"
