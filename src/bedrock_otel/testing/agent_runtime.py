@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .eventstream import event_frame, exception_frame
 from .responders import TOOL_INPUT, TOOL_TRIGGER, count_words, reply_text
 
 __all__ = [
@@ -263,6 +264,16 @@ def default_agent_steps(input_text: str) -> Tuple[AgentStep, ...]:
 def _iso(seconds: float) -> str:
     millis = int(seconds % 1 * 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def encode_event(event: Event) -> bytes:
+    """One event of an agent-runtime stream as its event-stream frame; traces are stamped when sent."""
+    name, payload = event
+    if name == EXCEPTION:
+        return exception_frame(payload["type"], payload["message"])
+    if name == "trace":
+        payload = {**payload, "eventTime": _iso(time.time())}
+    return event_frame(name, payload)
 
 
 def _metadata(input_tokens: Optional[int] = None, output_tokens: Optional[int] = None,

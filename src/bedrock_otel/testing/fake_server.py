@@ -698,7 +698,7 @@ class FakeBedrock:
                 return
             handler.send_json(200, result)
             return
-        builders = [lambda _i, _n, e=e: self._other_frame(e) for e in result]
+        builders = [lambda _i, _n, e=e: agent_runtime.encode_event(e) for e in result]
         total = len(builders)
         tail: Optional[bytes] = None
         drop = False
@@ -708,15 +708,6 @@ class FakeBedrock:
             if not drop:
                 tail = exception_frame(reply.exception_type, reply.message)
         self._send_stream(ex, 200, builders, tail=tail, drop=drop, total=total, headers=self._stream_headers(ex))
-
-    @staticmethod
-    def _other_frame(event: Tuple[str, Dict[str, Any]]) -> bytes:
-        name, payload = event
-        if name == agent_runtime.EXCEPTION:
-            return exception_frame(payload["type"], payload["message"])
-        if name == "trace":  # stamped when sent, as the service does
-            payload = {**payload, "eventTime": _iso_now()}
-        return event_frame(name, payload)
 
     @staticmethod
     def _stream_headers(ex: _Exchange) -> Dict[str, str]:
