@@ -1,20 +1,23 @@
 """Differential testing: the application behaves exactly as it would without bedrock-otel.
 
-Each hypothesis case is a short sequence of Bedrock calls (every operation, model family and id form,
-valid and malformed requests, scripted errors, throttles with retries, malformed bodies, unexpected
-and broken stream events, mid-stream exceptions and dropped connections, slow streams) and what the
-application then does with bodies and streams (consume, break and resume, close, abandon, read twice,
-chunked reads, iter_lines, readinto …). The case runs twice against the same fake server — once
-uninstrumented, once instrumented into fresh in-memory providers — and everything the application
-can observe must be identical (see ``differential/normalise.py`` for the few fields that legitimately
-vary). The instrumented run must also satisfy the telemetry invariants (``differential/runner.py``).
-The application is a boto3 one, or (the ``async`` tests and cases) an aiobotocore one doing the same
-through ``await`` and ``async for`` (``differential/flavours.py``).
+Each hypothesis case is a short sequence of Bedrock calls (every operation bedrock-otel instruments: the
+bedrock-runtime model calls, CountTokens, ApplyGuardrail and async invoke, and on bedrock-agent-runtime
+agents, inline agents, knowledge bases and flows; every model family and id form, valid and malformed
+requests, scripted errors, throttles with retries, malformed bodies, unexpected and broken stream
+events, agent runs from random steps, mid-stream exceptions and dropped connections, slow streams) and
+what the application then does with bodies and streams (consume, break and resume, close, abandon, read
+twice, chunked reads, iter_lines, readinto …). The case runs twice against the same fake server — once
+uninstrumented, once instrumented into fresh in-memory providers — and everything the application can
+observe must be identical (see ``differential/normalise.py`` for the few fields that legitimately vary).
+The instrumented run must also satisfy the telemetry invariants (``differential/runner.py``). The
+application is a boto3 one, or (the ``async`` tests and cases) an aiobotocore one doing the same through
+``await`` and ``async for`` (``differential/flavours.py``).
 
 Size: ``BEDROCK_OTEL_DIFF_EXAMPLES`` (default 150, derandomized for CI; half as many aiobotocore cases
 again); any value set explicitly runs randomized with that many examples, e.g.
 ``BEDROCK_OTEL_DIFF_EXAMPLES=5000``. With ``-s`` the module prints
-``differential: cases=N (async=M) mismatches=0 open_spans=0 escaped_exceptions=0`` (N counts all cases).
+``differential: cases=N (async=M) mismatches=0 open_spans=0 escaped_exceptions=0`` (N counts all cases)
+and the number of calls per operation.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List
 
 import botocore.client
@@ -50,6 +54,7 @@ from differential.scenario import (
     CONVERSE,
     CONVERSE_STREAM,
     INVOKE,
+    INVOKE_AGENT,
     INVOKE_STREAM,
     Behaviour,
     BodySpec,
@@ -63,6 +68,7 @@ ASYNC_EXAMPLES = max(10, EXAMPLES // 2)
 FULL_RUN = _ENV in os.environ
 
 STATS: Dict[str, int] = {"cases": 0, "async": 0, "mismatches": 0, "open_spans": 0, "escaped_exceptions": 0}
+CALLS: Counter = Counter()  # calls per operation over the counted cases (the summary's second line)
 
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
@@ -107,9 +113,11 @@ def _summary() -> Iterator[None]:
     yield
     print(f"\ndifferential: cases={STATS['cases']} (async={STATS['async']}) mismatches={STATS['mismatches']} "
           f"open_spans={STATS['open_spans']} escaped_exceptions={STATS['escaped_exceptions']}")
+    print("differential calls per operation: " + " ".join(f"{op}={CALLS[op]}" for op in S.OPERATIONS))
 
 
-def _record(result: CaseResult, flavour: str) -> None:
+def _record(scenario: Scenario, result: CaseResult, flavour: str) -> None:
+    CALLS.update(call.operation for call in scenario.calls)
     STATS["cases"] += 1
     STATS["async"] += flavour == ASYNC
     STATS["open_spans"] += result.open_spans
@@ -131,7 +139,7 @@ def check(fake: FakeBedrock, scenario: Scenario, expect_parse_error: Any = None,
           flavour: str = SYNC) -> CaseResult:
     result = run_case(fake, scenario, expect_parse_error, flavour)
     if count:
-        _record(result, flavour)
+        _record(scenario, result, flavour)
     return result
 
 
@@ -189,7 +197,7 @@ def test_uninstrument_restores_make_api_call(fake: FakeBedrock, flavour: str) ->
         try:
             assert botocore.client.BaseClient.__dict__["_make_api_call"] is not original
             assert aiobotocore.client.AioBaseClient.__dict__["_make_api_call"] is not aio_original
-            client = await app.client(fake.endpoint_url, 1, False)
+            client = await app.client(fake.endpoint_url, 1, False, "bedrock-runtime")
             stream = (await resolve(client.converse_stream(modelId=NOVA, messages=MESSAGES)))["stream"]
             body = (await resolve(client.invoke_model(modelId=CLAUDE, body=BODIES[CLAUDE])))["body"]
         finally:
@@ -459,6 +467,25 @@ def _mutate_fail_without_status(monkeypatch: pytest.MonkeyPatch, flavour: str) -
     monkeypatch.setattr(Invocation, "fail", lambda self, exc: self.end())
 
 
+def _mutate_agent_children_left_open(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
+    from bedrock_otel.operations.agent_trace import AgentTrace
+
+    monkeypatch.setattr(AgentTrace, "_end", lambda self, child, now: None)
+    original = AgentTrace.finish
+
+    def finish(self: Any, exc: Any) -> None:
+        self._open.clear()  # forget the children still open instead of ending them
+        original(self, exc)
+
+    monkeypatch.setattr(AgentTrace, "finish", finish)
+
+
+def _agent(replies: tuple = (), behaviour: str = "consume") -> Scenario:
+    params = {"agentId": "AGENT12345", "agentAliasId": "TSTALIASID", "sessionId": "session-1",
+              "inputText": "What is the weather in Paris?", "enableTrace": True}
+    return Scenario((CallSpec(INVOKE_AGENT, None, params, replies=replies, behaviour=Behaviour(behaviour)),))
+
+
 def _mutate_request_body_consumed(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
     from bedrock_otel.operations import invoke_model
 
@@ -475,6 +502,12 @@ def _mutate_request_body_consumed(monkeypatch: pytest.MonkeyPatch, flavour: str)
     pytest.param(_mutate_stream_never_ends, _one(CONVERSE_STREAM, NOVA), id="span-never-ends"),
     pytest.param(_mutate_fail_without_status, _one(CONVERSE, CLAUDE, replies=(Reply.throttle(),)),
                  id="error-status-missing"),
+    pytest.param(_mutate_stream_events, _agent(), id="agent-event-dropped"),
+    pytest.param(_mutate_failed, _agent(replies=(Reply.error(424, "DependencyFailedException", "no"),)),
+                 id="agent-exception-replaced"),
+    pytest.param(_mutate_fail_without_status, _agent(replies=(Reply.stream_error(3, "badGatewayException"),)),
+                 id="agent-stream-error-status-missing"),
+    pytest.param(_mutate_agent_children_left_open, _agent(), id="agent-child-spans-never-end"),
     pytest.param(_mutate_request_body_consumed,
                  Scenario((CallSpec(INVOKE, CLAUDE, body=BodySpec("bytesio", BODIES[CLAUDE]),
                                     behaviour=Behaviour("read")),)), id="request-body-consumed"),

@@ -85,10 +85,11 @@ def botocore_session() -> botocore.session.Session:
     return _BOTOCORE_SESSION
 
 
-def make_client(endpoint_url: str, attempts: int = 1, unsigned: bool = False, **config: Any) -> Any:
-    """A boto3 bedrock-runtime client for the fake server (dummy credentials, standard retries)."""
+def make_client(endpoint_url: str, attempts: int = 1, unsigned: bool = False, service: str = "bedrock-runtime",
+                **config: Any) -> Any:
+    """A boto3 client of ``service`` for the fake server (dummy credentials, standard retries)."""
     session = boto3.session.Session(region_name=REGION, botocore_session=botocore_session(), **CREDENTIALS)
-    return session.client("bedrock-runtime", endpoint_url=endpoint_url,
+    return session.client(service, endpoint_url=endpoint_url,
                           config=Config(**client_options(attempts, unsigned, **config)))
 
 
@@ -100,7 +101,7 @@ class App:
     def execute(self, coroutine: Coroutine[Any, Any, T]) -> T:
         raise NotImplementedError
 
-    async def client(self, endpoint_url: str, attempts: int, unsigned: bool) -> Any:
+    async def client(self, endpoint_url: str, attempts: int, unsigned: bool, service: str) -> Any:
         raise NotImplementedError
 
     async def close_client(self, client: Any) -> None:
@@ -167,8 +168,8 @@ class SyncApp(App):
         coroutine.close()
         raise RuntimeError("the sync application awaited something that suspends")
 
-    async def client(self, endpoint_url: str, attempts: int, unsigned: bool) -> Any:
-        return make_client(endpoint_url, attempts, unsigned)
+    async def client(self, endpoint_url: str, attempts: int, unsigned: bool, service: str) -> Any:
+        return make_client(endpoint_url, attempts, unsigned, service)
 
     async def close_client(self, client: Any) -> None:
         """boto3 applications rarely close clients: dropping them is what the sync runs always did."""
@@ -240,7 +241,7 @@ class AsyncApp(App):
     def execute(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
 
-    async def client(self, endpoint_url: str, attempts: int, unsigned: bool) -> Any:
+    async def client(self, endpoint_url: str, attempts: int, unsigned: bool, service: str) -> Any:
         from aiobotocore.config import AioConfig
         from aiobotocore.session import AioSession
 
@@ -249,7 +250,7 @@ class AsyncApp(App):
             _AIO_SESSION = _isolated(AioSession)
         # verify=False: the fake speaks plain http, and a verifying client builds its CA context in a worker
         # thread on the first call (about 20 ms a client, most of an async case's cost).
-        context = _AIO_SESSION.create_client("bedrock-runtime", region_name=REGION, endpoint_url=endpoint_url,
+        context = _AIO_SESSION.create_client(service, region_name=REGION, endpoint_url=endpoint_url,
                                              config=AioConfig(**client_options(attempts, unsigned)), verify=False,
                                              **CREDENTIALS)
         return await context.__aenter__()

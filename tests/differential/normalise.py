@@ -2,8 +2,10 @@
 
 Only fields that legitimately differ between two runs against the fake server are rewritten, and
 they are rewritten in place (the key stays, its value becomes a placeholder naming its type):
-request ids, the ``date`` header, measured latencies, ``content-length`` (follows the latency digits)
-and the fake's random response ids (uuid4s, 24-hex-digit message ids). Everything else must be equal byte for byte.
+request ids, the ``date`` header, measured latencies, ``content-length`` (follows the latency digits),
+the fake's random response ids (uuid4s, 24- and 32-hex-digit ids, async invocation ids); timestamps
+(agent traces, flow traces, async jobs) become ``datetime`` markers. Everything else must be equal byte
+for byte.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ else:
     _BODIES = (StreamingBody, _AioStreamingBody)
 
 _LATENCY_BYTES = re.compile(rb'"(latencyMs|invocationLatency|firstByteLatency)":\s*-?[0-9][0-9.eE+-]*')
-# The fake's random response ids: uuid4s and 24-hex-digit ids (msg_bdrk_…, chatcmpl-…, gen-…).
+# The fake's random response ids: uuid4s, 24-hex-digit ids (msg_bdrk_…, chatcmpl-…, gen-…), 32-hex-digit
+# ones (flow execution ids, agent trace clientRequestIds) and async invocation ids (the ARN's last part).
 _RANDOM_ID_BYTES = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-                              rb"|(?<![0-9a-f])[0-9a-f]{24}(?![0-9a-f])")
+                              rb"|(?<![0-9a-f])(?:[0-9a-f]{24}|[0-9a-f]{32})(?![0-9a-f])"
+                              rb"|(?<=async-invoke/)[0-9a-f]{12}(?![0-9a-f])")
 _RANDOM_ID = re.compile(_RANDOM_ID_BYTES.pattern.decode())
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 

@@ -35,8 +35,25 @@ from bedrock_otel.testing.fake_server import FakeBedrock
 
 from .flavours import APPS, END, SYNC, App, resolve
 from .flavours import make_client as make_client  # re-exported: test_concurrency.py, test_leaks.py
-from .normalise import describe_exception, expected_error_type, normalise, raised_by_instrumentation
-from .scenario import METHODS, CallSpec, ReadOnlyBody, Scenario, UnseekableBody
+from .normalise import (
+    describe_exception,
+    expected_error_type,
+    normalise,
+    normalise_bytes,
+    raised_by_instrumentation,
+)
+from .scenario import (
+    GET_ASYNC_INVOKE,
+    LATEST_ASYNC_ARN,
+    METHODS,
+    START_ASYNC_INVOKE,
+    STREAM_MEMBERS,
+    UNKNOWN_ASYNC_ARN,
+    CallSpec,
+    ReadOnlyBody,
+    Scenario,
+    UnseekableBody,
+)
 
 SCOPE = "bedrock_otel.instrumentor"
 DURATION = "gen_ai.client.operation.duration"
@@ -416,14 +433,18 @@ def collecting_unraisable() -> Iterator[List[Any]]:
         sys.unraisablehook = previous
 
 
-async def _call(app: App, client: Any, spec: CallSpec, tx: CallTranscript) -> None:
+async def _call(app: App, client: Any, spec: CallSpec, tx: CallTranscript, state: Dict[str, Any]) -> None:
     holder: Holder = {}
     kwargs = spec.kwargs()
+    if spec.operation == GET_ASYNC_INVOKE and kwargs.get("invocationArn") == LATEST_ASYNC_ARN:
+        kwargs["invocationArn"] = state.get("async_arn", UNKNOWN_ASYNC_ARN)
     body = kwargs.get("body")
     try:
         holder["result"] = await resolve(getattr(client, METHODS[spec.operation])(**kwargs))
     except Exception as exc:
         tx.raised("call", exc)
+    if spec.operation == START_ASYNC_INVOKE and isinstance(holder.get("result"), dict):
+        state["async_arn"] = holder["result"].get("invocationArn")
     if isinstance(body, (io.BytesIO, io.StringIO, ReadOnlyBody, UnseekableBody)):
         position = body.tell() if isinstance(body, (io.BytesIO, io.StringIO)) else body._data.tell()
         tx.note("request_body_position", position)
@@ -434,12 +455,10 @@ async def _call(app: App, client: Any, spec: CallSpec, tx: CallTranscript) -> No
     tx.note("result", normalise(holder["result"]))
     behaviour = spec.behaviour
     result = holder["result"]
-    if "stream" in result and spec.operation == "ConverseStream":
+    member = STREAM_MEMBERS.get(spec.operation)
+    if member is not None and member in result:
         del result
-        await stream_behaviour(app, behaviour.kind, behaviour.amount, holder, tx, "stream")
-    elif "body" in result and spec.operation == "InvokeModelWithResponseStream":
-        del result
-        await stream_behaviour(app, behaviour.kind, behaviour.amount, holder, tx, "body")
+        await stream_behaviour(app, behaviour.kind, behaviour.amount, holder, tx, member)
     elif "body" in result and spec.operation == "InvokeModel":
         del result
         await body_behaviour(app, behaviour.kind, behaviour.amount, holder, tx)
@@ -474,24 +493,26 @@ async def _run(app: App, fake: FakeBedrock, scenario: Scenario, mode: str) -> Ru
         instrumentor.instrument(tracer_provider=capture.spans.provider, meter_provider=capture.metrics.provider)
     if mode == AFTER_UNINSTRUMENT:
         instrumentor.uninstrument()
-    clients: Dict[Tuple[int, bool], Any] = {}
+    clients: Dict[Tuple[int, bool, str], Any] = {}
+    state: Dict[str, Any] = {}  # what the app keeps between its calls (the latest async invocation's ARN)
     transcripts: List[CallTranscript] = []
     parents: List[int] = []
     points: List[int] = []
     try:
         with collecting_unraisable() as unraisable, app.loop_errors(unraisable):
             for index, spec in enumerate(scenario.calls):
-                key = (spec.attempts, spec.unsigned)
+                key = (spec.attempts, spec.unsigned, spec.service)
                 client = clients.get(key)
                 if client is None:
-                    client = clients[key] = await app.client(fake.endpoint_url, spec.attempts, spec.unsigned)
+                    client = clients[key] = await app.client(fake.endpoint_url, spec.attempts, spec.unsigned,
+                                                             spec.service)
                 fake.latency = spec.latency
                 fake.event_delay = spec.event_delay
                 fake.enqueue(*spec.replies)
                 tx = CallTranscript(instrumented=spec.instrumented)
                 with tracer.start_as_current_span(f"call-{index}") as parent:
                     parents.append(parent.get_span_context().span_id)
-                    await _call(app, client, spec, tx)
+                    await _call(app, client, spec, tx, state)
                 transcripts.append(tx)
                 await app.settle()  # the app holds nothing of this call any more: its span must have ended
                 if instrumented:
@@ -505,8 +526,10 @@ async def _run(app: App, fake: FakeBedrock, scenario: Scenario, mode: str) -> Ru
             instrumentor.uninstrument()
     if any(spec.body is not None and spec.body.encoding == "unseekable" for spec in scenario.calls):
         _wait_for_quiet_server(fake)
-    requests = [(r.method, r.path, r.body, r.header("Content-Type"), r.header("Accept"), r.header("User-Agent"),
-                 _TTL.sub("ttl=<time>", r.header("amz-sdk-request") or "")) for r in fake.requests]
+    # (request bodies: botocore fills StartAsyncInvoke's idempotency token with a fresh uuid4)
+    requests = [(r.method, r.path, normalise_bytes(r.body), r.header("Content-Type"), r.header("Accept"),
+                 r.header("User-Agent"), _TTL.sub("ttl=<time>", r.header("amz-sdk-request") or ""))
+                for r in fake.requests]
     return RunResult(transcripts, requests, unraisable, capture, parents, points)
 
 
@@ -563,8 +586,12 @@ def telemetry_problems(observed: RunResult, expect_parse_error: Optional[str] = 
     if unfinished:
         problems.append(f"open spans: {[s.name for s in unfinished]}")
     ours = [s for s in capture.spans.spans if s.instrumentation_scope and s.instrumentation_scope.name == SCOPE]
+    # An agent's trace becomes child spans of its call's span: the call's own span is the one under the app's.
+    own_ids = {s.context.span_id for s in ours}
     by_parent: Dict[int, List[Any]] = {}
     for span in ours:
+        if span.parent is not None and span.parent.span_id in own_ids:
+            continue
         by_parent.setdefault(span.parent.span_id if span.parent else 0, []).append(span)
     expected_points = 0
     for index, (tx, parent) in enumerate(zip(observed.calls, observed.parents)):

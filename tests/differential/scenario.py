@@ -18,16 +18,51 @@ CONVERSE_STREAM = "ConverseStream"
 INVOKE = "InvokeModel"
 INVOKE_STREAM = "InvokeModelWithResponseStream"
 COUNT_TOKENS = "CountTokens"
+APPLY_GUARDRAIL = "ApplyGuardrail"
+START_ASYNC_INVOKE = "StartAsyncInvoke"
+GET_ASYNC_INVOKE = "GetAsyncInvoke"
+INVOKE_AGENT = "InvokeAgent"
+INVOKE_INLINE_AGENT = "InvokeInlineAgent"
+RETRIEVE = "Retrieve"
+RETRIEVE_AND_GENERATE = "RetrieveAndGenerate"
+RETRIEVE_AND_GENERATE_STREAM = "RetrieveAndGenerateStream"
+INVOKE_FLOW = "InvokeFlow"
 
-METHODS = {
-    CONVERSE: "converse",
-    CONVERSE_STREAM: "converse_stream",
-    INVOKE: "invoke_model",
-    INVOKE_STREAM: "invoke_model_with_response_stream",
-    COUNT_TOKENS: "count_tokens",
+RUNTIME, AGENT_RUNTIME = "bedrock-runtime", "bedrock-agent-runtime"
+# Operation -> (boto3 service, client method); every operation bedrock-otel instruments is here.
+OPERATIONS_TABLE = {
+    CONVERSE: (RUNTIME, "converse"),
+    CONVERSE_STREAM: (RUNTIME, "converse_stream"),
+    INVOKE: (RUNTIME, "invoke_model"),
+    INVOKE_STREAM: (RUNTIME, "invoke_model_with_response_stream"),
+    COUNT_TOKENS: (RUNTIME, "count_tokens"),
+    APPLY_GUARDRAIL: (RUNTIME, "apply_guardrail"),
+    START_ASYNC_INVOKE: (RUNTIME, "start_async_invoke"),
+    GET_ASYNC_INVOKE: (RUNTIME, "get_async_invoke"),
+    INVOKE_AGENT: (AGENT_RUNTIME, "invoke_agent"),
+    INVOKE_INLINE_AGENT: (AGENT_RUNTIME, "invoke_inline_agent"),
+    RETRIEVE: (AGENT_RUNTIME, "retrieve"),
+    RETRIEVE_AND_GENERATE: (AGENT_RUNTIME, "retrieve_and_generate"),
+    RETRIEVE_AND_GENERATE_STREAM: (AGENT_RUNTIME, "retrieve_and_generate_stream"),
+    INVOKE_FLOW: (AGENT_RUNTIME, "invoke_flow"),
 }
-STREAMING = frozenset({CONVERSE_STREAM, INVOKE_STREAM})
+METHODS = {operation: method for operation, (_, method) in OPERATIONS_TABLE.items()}
+# The response member holding the event stream the application iterates.
+STREAM_MEMBERS = {
+    CONVERSE_STREAM: "stream",
+    INVOKE_STREAM: "body",
+    INVOKE_AGENT: "completion",
+    INVOKE_INLINE_AGENT: "completion",
+    RETRIEVE_AND_GENERATE_STREAM: "stream",
+    INVOKE_FLOW: "responseStream",
+}
+STREAMING = frozenset(STREAM_MEMBERS)
 WITH_BODY = frozenset({INVOKE, INVOKE_STREAM})
+WITH_MODEL_ID = frozenset({CONVERSE, CONVERSE_STREAM, INVOKE, INVOKE_STREAM, COUNT_TOKENS})
+# GetAsyncInvoke's ``invocationArn`` placeholder: the ARN the latest successful StartAsyncInvoke of the
+# same run returned (random per run, so the application passes on what it was given, as a real one does).
+LATEST_ASYNC_ARN = "<latest async invocation>"
+UNKNOWN_ASYNC_ARN = "arn:aws:bedrock:us-east-1:123456789012:async-invoke/000000000000"
 
 # Body encodings the application may hand botocore for InvokeModel.
 # ``memoryview`` (botocore rejects it: the call must still get its span) and ``unseekable`` (must not be
@@ -119,9 +154,13 @@ class CallSpec:
     event_delay: float = 0.0
     behaviour: Behaviour = Behaviour()
 
+    @property
+    def service(self) -> str:
+        return OPERATIONS_TABLE[self.operation][0]
+
     def kwargs(self) -> Dict[str, Any]:
         """Fresh keyword arguments for this call (nothing shared between the two runs)."""
-        kwargs: Dict[str, Any] = {"modelId": self.model_id}
+        kwargs: Dict[str, Any] = {"modelId": self.model_id} if self.operation in WITH_MODEL_ID else {}
         kwargs.update(copy.deepcopy(self.params))
         if self.body is not None and self.body.encoding != "missing":
             kwargs["body"] = self.body.build()
@@ -133,12 +172,13 @@ class CallSpec:
         from bedrock_otel import calls  # noqa: F401  (importing it registers the operations)
         from bedrock_otel.operations.base import lookup
 
-        return lookup("bedrock-runtime", self.operation) is not None
+        return lookup(self.service, self.operation) is not None
 
     def describe(self) -> str:
         body = f" body={self.body.encoding}:{self.body.payload[:60]!r}" if self.body else ""
         replies = ", ".join(_reply_repr(r) for r in self.replies) or "default"
-        return (f"{self.operation}({self.model_id!r}{body} params={_short(self.params)}) replies=[{replies}] "
+        model = f"{self.model_id!r}" if self.operation in WITH_MODEL_ID else ""
+        return (f"{self.operation}({model}{body} params={_short(self.params)}) replies=[{replies}] "
                 f"attempts={self.attempts}{' unsigned' if self.unsigned else ''} latency={self.latency} "
                 f"event_delay={self.event_delay} "
                 f"behaviour={self.behaviour.kind}:{self.behaviour.amount}")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bedrock_otel.testing.eventstream import chunk_frame, encode_frame, event_frame, exception_frame
 from bedrock_otel.testing.fake_server import Reply
 
+from . import other_operations as other
 from .scenario import (
     BODY_ENCODINGS,
     CONVERSE,
@@ -18,6 +19,8 @@ from .scenario import (
     COUNT_TOKENS,
     INVOKE,
     INVOKE_STREAM,
+    STREAMING,
+    WITH_MODEL_ID,
     Behaviour,
     BodySpec,
     CallSpec,
@@ -374,7 +377,6 @@ small_delays = st.one_of(st.just(0.0), st.just(0.0), st.just(0.0), st.sampled_fr
 
 
 def reply_for(operation: str) -> Any:
-    streaming = operation in (CONVERSE_STREAM, INVOKE_STREAM)
     options = [
         st.builds(lambda sc, d: Reply.error(sc[0], sc[1], "Scripted error.", delay=d),
                   st.sampled_from(ERRORS), small_delays),
@@ -388,7 +390,9 @@ def reply_for(operation: str) -> Any:
                   st.sampled_from(STREAM_EXCEPTIONS), small_delays),
         st.builds(lambda after: Reply.drop(after), st.integers(0, 8)),
     ]
-    if streaming:
+    if operation in other.OPERATIONS:
+        options += other.extra_replies_for(operation, TROUBLE_FRAMES)
+    elif operation in STREAMING:
         options.append(st.builds(lambda frames: Reply.events(frames), _frames_for(operation)))
         options.append(st.builds(lambda frames: Reply.events(frames), _frames_for(operation)))
     else:
@@ -437,7 +441,7 @@ def behaviours(table: Sequence[Tuple[str, bool]]) -> Any:
 def behaviour_for(operation: str) -> Any:
     if operation == INVOKE:
         return behaviours(BODY_BEHAVIOURS)
-    if operation in (CONVERSE_STREAM, INVOKE_STREAM):
+    if operation in STREAMING:
         return behaviours(STREAM_BEHAVIOURS)
     return st.just(Behaviour())
 
@@ -446,9 +450,16 @@ def behaviour_for(operation: str) -> Any:
 # Calls and scenarios
 # --------------------------------------------------------------------------------------------------
 
-OPERATIONS = (CONVERSE, CONVERSE_STREAM, INVOKE, INVOKE_STREAM, COUNT_TOKENS)
-OPERATION_WEIGHTS = st.sampled_from((CONVERSE, CONVERSE_STREAM, CONVERSE_STREAM, INVOKE, INVOKE,
-                                     INVOKE_STREAM, INVOKE_STREAM, COUNT_TOKENS))
+MODEL_OPERATIONS = (CONVERSE, CONVERSE_STREAM, INVOKE, INVOKE_STREAM, COUNT_TOKENS)
+OPERATIONS = MODEL_OPERATIONS + other.OPERATIONS
+# Model calls (the most varied inputs and replies) get about two thirds of the cases, the rest one third.
+OPERATION_WEIGHTS = st.one_of(
+    st.sampled_from((CONVERSE, CONVERSE_STREAM, CONVERSE_STREAM, INVOKE, INVOKE, INVOKE_STREAM, INVOKE_STREAM,
+                     COUNT_TOKENS)),
+    st.sampled_from((CONVERSE, CONVERSE_STREAM, CONVERSE_STREAM, INVOKE, INVOKE, INVOKE_STREAM, INVOKE_STREAM,
+                     COUNT_TOKENS)),
+    st.sampled_from(other.OPERATIONS),
+)
 
 
 @st.composite
@@ -465,9 +476,11 @@ def calls(draw: Any, operation: Optional[str] = None, body_encodings: Sequence[s
         body = BodySpec(encoding, draw(request_payloads))
         if draw(st.integers(0, 5)) == 0:
             params = {"contentType": "application/json", "accept": draw(st.sampled_from(["application/json", "*/*"]))}
-    else:
+    elif op == COUNT_TOKENS:
         params = draw(count_tokens_params())
-    if draw(st.integers(0, 30)) == 0:  # ids botocore itself rejects or that are not strings
+    else:
+        params = draw(other.params_for(op, prompts))
+    if op in WITH_MODEL_ID and draw(st.integers(0, 30)) == 0:  # ids botocore itself rejects or not strings
         model = draw(st.sampled_from(["", 12345, "a" * 3000]))
     return CallSpec(
         operation=op,
@@ -478,8 +491,7 @@ def calls(draw: Any, operation: Optional[str] = None, body_encodings: Sequence[s
         attempts=draw(st.sampled_from([1, 1, 1, 2, 3])),
         unsigned=draw(st.integers(0, 4)) == 0,
         latency=draw(st.sampled_from([0.0, 0.0, 0.0, 0.0, 0.002])),
-        event_delay=draw(st.sampled_from([0.0, 0.0, 0.0, 0.001, 0.003])) if op in (CONVERSE_STREAM, INVOKE_STREAM)
-        else 0.0,
+        event_delay=draw(st.sampled_from([0.0, 0.0, 0.0, 0.001, 0.003])) if op in STREAMING else 0.0,
         behaviour=draw(behaviour_for(op)),
     )
 

@@ -1,9 +1,10 @@
-"""An in-process Bedrock Runtime: a botocore ``before-send`` handler that answers with canned bytes.
+"""An in-process Bedrock: a botocore ``before-send`` handler that answers with canned bytes.
 
 botocore runs its whole client stack (parameter validation, serialisation, signing, response parsing,
 event-stream decoding, StreamingBody) but no socket is opened, so loops of many thousands of calls
-are fast and free of network noise. Answers are fixed per operation; a model id starting with
-``invalid`` gets a ``ValidationException``.
+are fast and free of network noise. Answers are fixed per operation (bedrock-runtime model calls, and
+an agent run with its trace, Retrieve and InvokeFlow on bedrock-agent-runtime); a model id starting
+with ``invalid`` gets a ``ValidationException``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from botocore.awsrequest import AWSResponse
 
+from bedrock_otel.testing import agent_runtime
 from bedrock_otel.testing.eventstream import chunk_frame, event_frame
 
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -75,6 +77,24 @@ def _claude_stream_body() -> bytes:
     return b"".join(chunk_frame(chunk) for chunk in chunks)
 
 
+AGENT = {"agentId": "AGENT12345", "agentAliasId": "TSTALIASID", "sessionId": "session-1",
+         "inputText": "What is the weather in Paris?", "enableTrace": True}
+KNOWLEDGE_BASE = "KB12345678"
+FLOW = {"flowIdentifier": "FLOW123456", "flowAliasIdentifier": "ALIAS12345", "enableTrace": True,
+        "inputs": [{"nodeName": "FlowInputNode", "nodeOutputName": "document", "content": {"document": "hi"}}]}
+
+
+def _agent_stream_body() -> bytes:
+    """A traced agent run: model call, action group, model call, answer (child spans while it streams)."""
+    events = agent_runtime.agent_events(AGENT, session_id=AGENT["sessionId"], region="us-east-1",
+                                        agent_id=AGENT["agentId"], alias_id=AGENT["agentAliasId"])
+    return b"".join(agent_runtime.encode_event(event) for event in events)
+
+
+def _flow_stream_body() -> bytes:
+    return b"".join(agent_runtime.encode_event(event) for event in agent_runtime.flow_events(FLOW))
+
+
 _JSON = {"content-type": "application/json"}
 _INVOKE_HEADERS = {**_JSON, "x-amzn-bedrock-input-token-count": "5", "x-amzn-bedrock-output-token-count": "3",
                    "x-amzn-bedrock-invocation-latency": "20"}
@@ -84,6 +104,12 @@ CANNED: Dict[str, Tuple[Dict[str, str], bytes]] = {
     "InvokeModel": (_INVOKE_HEADERS, _claude_body()),
     "InvokeModelWithResponseStream": ({"content-type": EVENTSTREAM,
                                        "x-amzn-bedrock-content-type": "application/json"}, _claude_stream_body()),
+    "InvokeAgent": ({"content-type": EVENTSTREAM, "x-amz-bedrock-agent-session-id": AGENT["sessionId"]},
+                    _agent_stream_body()),
+    "Retrieve": (_JSON, json.dumps(agent_runtime.retrieve_body({"retrievalQuery": {"text": "weather"}},
+                                                               KNOWLEDGE_BASE)).encode()),
+    "InvokeFlow": ({"content-type": EVENTSTREAM, "x-amz-bedrock-flow-execution-id": "execution-1"},
+                   _flow_stream_body()),
 }
 _ERROR = ({**_JSON, "x-amzn-ErrorType": "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"},
           json.dumps({"message": "The provided model identifier is invalid."}).encode())
@@ -100,6 +126,7 @@ def answer(request: Any, event_name: str = "", **kwargs: Any) -> AWSResponse:
 
 
 def attach(client: Any) -> Any:
-    """Route ``client``'s requests to the canned answers (returns the client)."""
+    """Route ``client``'s requests (bedrock-runtime or bedrock-agent-runtime) to the canned answers."""
     client.meta.events.register("before-send.bedrock-runtime", answer)
+    client.meta.events.register("before-send.bedrock-agent-runtime", answer)
     return client
