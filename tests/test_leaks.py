@@ -33,7 +33,7 @@ import sys
 import threading
 import tracemalloc
 import weakref
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import botocore.client
 import pytest
@@ -45,7 +45,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from bedrock_otel import BedrockInstrumentor
 from bedrock_otel.telemetry.invocation import Invocation
 from differential.runner import make_client
-from differential.transport import CLAUDE, NOVA, attach
+from differential.transport import AGENT, CLAUDE, FLOW, KNOWLEDGE_BASE, NOVA, attach
 
 CALLS = int(os.environ.get("BEDROCK_OTEL_LEAK_CALLS", "2000"))
 WARMUP = max(500, min(1000, CALLS // 10))
@@ -65,6 +65,7 @@ class CountingSpans(SpanProcessor):
         self._lock = threading.Lock()
         self.open: Dict[int, str] = {}
         self.ended = 0
+        self.ended_calls = 0  # spans without a parent: one per call (an agent's trace adds child spans)
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         with self._lock:
@@ -74,6 +75,7 @@ class CountingSpans(SpanProcessor):
         with self._lock:
             self.open.pop(span.context.span_id, None)
             self.ended += 1
+            self.ended_calls += span.parent is None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -81,55 +83,85 @@ class CountingSpans(SpanProcessor):
 # --------------------------------------------------------------------------------------------------
 
 
-def _converse(client: Any) -> None:
-    client.converse(modelId=CLAUDE, messages=MESSAGES)
+class Clients(NamedTuple):
+    runtime: Any  # bedrock-runtime
+    agents: Any  # bedrock-agent-runtime
 
 
-def _stream_consumed(client: Any) -> None:
-    list(client.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"])
+def _converse(clients: Clients) -> None:
+    clients.runtime.converse(modelId=CLAUDE, messages=MESSAGES)
 
 
-def _stream_abandoned_unread(client: Any) -> None:
-    client.converse_stream(modelId=NOVA, messages=MESSAGES)
+def _stream_consumed(clients: Clients) -> None:
+    list(clients.runtime.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"])
 
 
-def _stream_broken_off(client: Any) -> None:
-    for _ in client.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"]:
+def _stream_abandoned_unread(clients: Clients) -> None:
+    clients.runtime.converse_stream(modelId=NOVA, messages=MESSAGES)
+
+
+def _stream_broken_off(clients: Clients) -> None:
+    for _ in clients.runtime.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"]:
         break
 
 
-def _body_read(client: Any) -> None:
-    client.invoke_model(modelId=CLAUDE, body=BODY)["body"].read()
+def _body_read(clients: Clients) -> None:
+    clients.runtime.invoke_model(modelId=CLAUDE, body=BODY)["body"].read()
 
 
-def _body_unread(client: Any) -> None:
-    client.invoke_model(modelId=CLAUDE, body=BODY)
+def _body_unread(clients: Clients) -> None:
+    clients.runtime.invoke_model(modelId=CLAUDE, body=BODY)
 
 
-def _invoke_stream_consumed(client: Any) -> None:
-    list(client.invoke_model_with_response_stream(modelId=CLAUDE, body=BODY)["body"])
+def _invoke_stream_consumed(clients: Clients) -> None:
+    list(clients.runtime.invoke_model_with_response_stream(modelId=CLAUDE, body=BODY)["body"])
 
 
-def _invoke_stream_closed_part_way(client: Any) -> None:
-    stream = client.invoke_model_with_response_stream(modelId=CLAUDE, body=BODY)["body"]
+def _invoke_stream_closed_part_way(clients: Clients) -> None:
+    stream = clients.runtime.invoke_model_with_response_stream(modelId=CLAUDE, body=BODY)["body"]
     events = iter(stream)
     next(events)
     next(events)
     stream.close()
 
 
-def _failed(client: Any) -> None:
-    with contextlib.suppress(client.exceptions.ValidationException):
-        client.converse(modelId="invalid-model", messages=MESSAGES)
+def _failed(clients: Clients) -> None:
+    with contextlib.suppress(clients.runtime.exceptions.ValidationException):
+        clients.runtime.converse(modelId="invalid-model", messages=MESSAGES)
 
 
-def _body_partly_read(client: Any) -> None:
-    client.invoke_model(modelId=CLAUDE, body=BODY)["body"].read(10)
+def _body_partly_read(clients: Clients) -> None:
+    clients.runtime.invoke_model(modelId=CLAUDE, body=BODY)["body"].read(10)
 
 
-PATTERNS: List[Callable[[Any], None]] = [
+def _agent_consumed(clients: Clients) -> None:
+    list(clients.agents.invoke_agent(**AGENT)["completion"])
+
+
+def _agent_abandoned_mid_trace(clients: Clients) -> None:
+    """Dropped with child spans open (a model call started, its output never arrives)."""
+    events = iter(clients.agents.invoke_agent(**AGENT)["completion"])
+    next(events)
+    next(events)
+
+
+def _agent_unread(clients: Clients) -> None:
+    clients.agents.invoke_agent(**AGENT)
+
+
+def _retrieve(clients: Clients) -> None:
+    clients.agents.retrieve(knowledgeBaseId=KNOWLEDGE_BASE, retrievalQuery={"text": "weather"})
+
+
+def _flow_broken_off(clients: Clients) -> None:
+    for _ in clients.agents.invoke_flow(**FLOW)["responseStream"]:
+        break
+
+
+PATTERNS: List[Callable[[Clients], None]] = [
     _converse, _stream_consumed, _stream_abandoned_unread, _stream_broken_off, _body_read, _body_unread,
     _invoke_stream_consumed, _invoke_stream_closed_part_way, _failed, _body_partly_read,
+    _agent_consumed, _agent_abandoned_mid_trace, _agent_unread, _retrieve, _flow_broken_off,
 ]
 
 
@@ -176,6 +208,7 @@ class Checkpoint:
         self.finalizers = pending_observer_finalizers()
         self.open_spans = dict(spans.open)
         self.ended_spans = spans.ended
+        self.ended_calls = spans.ended_calls
         self.traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
         self.rss = rss_bytes()
 
@@ -203,13 +236,14 @@ def instrumented() -> Any:
 
 def test_many_calls_leave_nothing_behind(instrumented: CountingSpans) -> None:
     spans = instrumented
-    client = attach(make_client("http://bedrock.invalid"))  # the transport answers; nothing connects
+    clients = Clients(attach(make_client("http://bedrock.invalid")),  # the transport answers; nothing connects
+                      attach(make_client("http://bedrock.invalid", service="bedrock-agent-runtime")))
     made = 0
 
     def run(count: int) -> None:
         nonlocal made
         for _ in range(count):
-            PATTERNS[made % len(PATTERNS)](client)
+            PATTERNS[made % len(PATTERNS)](clients)
             made += 1
 
     telemetry = BedrockInstrumentor()._telemetry  # this test's instrument() call
@@ -235,7 +269,8 @@ def test_many_calls_leave_nothing_behind(instrumented: CountingSpans) -> None:
         assert point.invocations == 0, f"live Invocation objects: {point}"
         assert not point.open_spans, f"unfinished spans: {point} {list(point.open_spans.values())[:5]}"
         assert point.finalizers == 0, f"observer finalizers pending: {point}"
-    assert end.ended_spans - start.ended_spans == 2 * half
+    assert end.ended_calls - start.ended_calls == 2 * half
+    assert end.ended_spans - start.ended_spans > 2 * half  # the agent runs' child spans ended too
     assert second <= memory_bound(half), f"traced memory grew {second} bytes over {half} calls\n{report}"
     assert end.rss - middle.rss <= 32 * 2**20, report
 
