@@ -53,9 +53,12 @@ from differential.runner import (
 from differential.scenario import (
     CONVERSE,
     CONVERSE_STREAM,
+    GET_ASYNC_INVOKE,
     INVOKE,
     INVOKE_AGENT,
     INVOKE_STREAM,
+    LATEST_ASYNC_ARN,
+    START_ASYNC_INVOKE,
     Behaviour,
     BodySpec,
     CallSpec,
@@ -360,6 +363,20 @@ def test_forced_failures_never_reach_the_application(fake: FakeBedrock, target: 
 # --------------------------------------------------------------------------------------------------
 # Bugs this harness found (fixed; kept as regression tests)
 # --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_polling_the_async_invocation_just_started(fake: FakeBedrock, flavour: str) -> None:
+    """GetAsyncInvoke of the ARN StartAsyncInvoke returned: a random id in the path, the same job in both runs."""
+    start = CallSpec(START_ASYNC_INVOKE, None, {
+        "modelId": "amazon.nova-reel-v1:0",
+        "modelInput": {"taskType": "TEXT_VIDEO", "textToVideoParams": {"text": "x"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://my-bucket/videos/"}}})
+    poll = CallSpec(GET_ASYNC_INVOKE, None, {"invocationArn": LATEST_ASYNC_ARN})
+    result = check(fake, Scenario((start, poll, poll)), flavour=flavour)
+    assert result.ok, _explain(Scenario((start, poll, poll)), result, flavour)
+    statuses = [s.attributes.get("aws.bedrock.async_invoke.status") for s in result.spans]
+    assert statuses == [None, "InProgress", "Completed"]  # the polls found the job the app started
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

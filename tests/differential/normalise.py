@@ -32,7 +32,7 @@ _LATENCY_BYTES = re.compile(rb'"(latencyMs|invocationLatency|firstByteLatency)":
 # ones (flow execution ids, agent trace clientRequestIds) and async invocation ids (the ARN's last part).
 _RANDOM_ID_BYTES = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
                               rb"|(?<![0-9a-f])(?:[0-9a-f]{24}|[0-9a-f]{32})(?![0-9a-f])"
-                              rb"|(?<=async-invoke/)[0-9a-f]{12}(?![0-9a-f])")
+                              rb"|(?:(?<=async-invoke/)|(?<=async-invoke%2F))[0-9a-f]{12}(?![0-9a-f])")
 _RANDOM_ID = re.compile(_RANDOM_ID_BYTES.pattern.decode())
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 

@@ -40,6 +40,7 @@ from .normalise import (
     expected_error_type,
     normalise,
     normalise_bytes,
+    normalise_text,
     raised_by_instrumentation,
 )
 from .scenario import (
@@ -526,9 +527,10 @@ async def _run(app: App, fake: FakeBedrock, scenario: Scenario, mode: str) -> Ru
             instrumentor.uninstrument()
     if any(spec.body is not None and spec.body.encoding == "unseekable" for spec in scenario.calls):
         _wait_for_quiet_server(fake)
-    # (request bodies: botocore fills StartAsyncInvoke's idempotency token with a fresh uuid4)
-    requests = [(r.method, r.path, normalise_bytes(r.body), r.header("Content-Type"), r.header("Accept"),
-                 r.header("User-Agent"), _TTL.sub("ttl=<time>", r.header("amz-sdk-request") or ""))
+    # (request bodies: botocore fills StartAsyncInvoke's idempotency token with a fresh uuid4; paths:
+    # GetAsyncInvoke's carries the ARN a StartAsyncInvoke of the same run returned)
+    requests = [(r.method, normalise_text(r.path), normalise_bytes(r.body), r.header("Content-Type"),
+                 r.header("Accept"), r.header("User-Agent"), _TTL.sub("ttl=<time>", r.header("amz-sdk-request") or ""))
                 for r in fake.requests]
     return RunResult(transcripts, requests, unraisable, capture, parents, points)
 
