@@ -380,6 +380,15 @@ def test_polling_the_async_invocation_just_started(fake: FakeBedrock, flavour: s
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+def test_closing_a_partly_read_body(fake: FakeBedrock, flavour: str) -> None:
+    """Regression (aiobotocore 3.5, Python 3.9): the proxied async body has no ``aclose``; instrumented, it
+    had ours, which then failed inside bedrock-otel with a different AttributeError."""
+    scenario = _one(INVOKE, CLAUDE, behaviour="partial_close")
+    result = check(fake, scenario, flavour=flavour)
+    assert result.ok, _explain(scenario, result, flavour)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_memoryview_request_body_still_gets_its_span(fake: FakeBedrock, flavour: str) -> None:
     scenario = Scenario((CallSpec(INVOKE, CLAUDE, body=BodySpec("memoryview", BODIES[CLAUDE]),
                                   behaviour=Behaviour("read")),))

@@ -16,7 +16,8 @@ Sync behaviours without an aiobotocore equivalent are mapped to what an async ap
 * ``shutil.copyfileobj``: its loop, ``await body.read(512)`` until ``b""``;
 * ``with body as raw`` (botocore hands out the raw urllib3 stream): ``async with body as b`` and
   ``await b.read()`` (aiobotocore hands out the body itself; leaving it calls ``aclose()``);
-* closing a partly read body: ``await body.aclose()`` (the other closes stay ``close()``, sync in both).
+* closing a partly read body: ``await body.aclose()``, or ``close()`` where the body has no ``aclose``
+  (aiobotocore 3.5 on Python 3.9); the other closes stay ``close()``, sync in both.
 
 Everything else (``read``, ``read(n)``, ``read(-1)``, ``readinto`` into a bytearray or a memoryview,
 ``readlines``, ``iter_chunks``, ``iter_lines``, iterating a body, ``next``, ``close``) exists in both APIs
@@ -281,7 +282,10 @@ class AsyncApp(App):
             return await entered.read()  # type: ignore[no-any-return]
 
     async def close_partly_read(self, body: Any) -> Any:
-        return await body.aclose()
+        closer = getattr(body, "aclose", None)
+        if closer is None:  # aiobotocore 3.5 (Python 3.9): a proxy over aiohttp's response, closed by close()
+            return body.close()
+        return await closer()
 
     async def readline(self, body: Any) -> bytes:
         lines = body.iter_lines(keepends=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 import wrapt
 
@@ -204,6 +204,23 @@ class ObservedProxiedAsyncBody(ObservedAsyncBody):
             observer = observer_of(self)
             if observer is not None:
                 observer.stop("closed")
+
+    @property
+    def aclose(self) -> Callable[[], Awaitable[None]]:  # type: ignore[override]
+        """The response's ``aclose`` observed, when it has one. When it has none, the AttributeError raised
+        here sends the lookup on to the proxy's ``__getattr__``, which fails exactly as without us (same
+        message, raised outside our code), so ``hasattr(body, "aclose")`` does not change either."""
+        inner = self.__wrapped__.aclose  # type: ignore[attr-defined]
+
+        async def aclose() -> None:
+            try:
+                await inner()
+            finally:
+                observer = observer_of(self)
+                if observer is not None:
+                    observer.stop("closed")
+
+        return aclose
 
 
 def observe_body(body: Any, inv: Invocation, parse: Optional[BodyParser], limit: int,
