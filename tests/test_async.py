@@ -196,3 +196,29 @@ def test_proxy_body_of_older_aiobotocore_is_observed(how):
     else:
         assert json.loads(data) == payload
         assert inv.outcome.response_id == "msg_old_aiobotocore" and inv.outcome.finish_reasons == ["end_turn"]
+
+
+def test_cancelled_call_ends_its_span(fake_bedrock, bedrock_spans, bedrock_metrics, monkeypatch):
+    """A task cancelled while Bedrock is still answering: the app gets its CancelledError untouched, and
+    the span ends (ERROR, error.type naming the cancellation) with its duration point."""
+    from opentelemetry.trace import StatusCode
+
+    monkeypatch.setattr(fake_bedrock, "latency", 2.0)
+
+    async def call(client):
+        task = asyncio.ensure_future(client.converse(modelId=CLAUDE, messages=user("never answered")))
+        await asyncio.sleep(0.3)  # the request is out; the fake is holding its answer
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError as exc:
+            return exc
+        return None
+
+    cancelled = _run(fake_bedrock, call)
+    assert isinstance(cancelled, asyncio.CancelledError)
+    assert bedrock_spans.unfinished == []
+    span = bedrock_spans.one()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "asyncio.exceptions.CancelledError"
+    assert bedrock_metrics.count(error_type="asyncio.exceptions.CancelledError") == 1
