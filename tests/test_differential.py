@@ -64,6 +64,7 @@ from differential.scenario import (
     CallSpec,
     Scenario,
 )
+from differential.transport import AGENT
 
 _ENV = "BEDROCK_OTEL_DIFF_EXAMPLES"
 EXAMPLES = int(os.environ.get(_ENV, "150"))
@@ -507,9 +508,7 @@ def _mutate_agent_children_left_open(monkeypatch: pytest.MonkeyPatch, flavour: s
 
 
 def _agent(replies: tuple = (), behaviour: str = "consume") -> Scenario:
-    params = {"agentId": "AGENT12345", "agentAliasId": "TSTALIASID", "sessionId": "session-1",
-              "inputText": "What is the weather in Paris?", "enableTrace": True}
-    return Scenario((CallSpec(INVOKE_AGENT, None, params, replies=replies, behaviour=Behaviour(behaviour)),))
+    return Scenario((CallSpec(INVOKE_AGENT, None, dict(AGENT), replies=replies, behaviour=Behaviour(behaviour)),))
 
 
 def _mutate_request_body_consumed(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
