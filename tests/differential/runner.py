@@ -44,6 +44,7 @@ from .normalise import (
     raised_by_instrumentation,
 )
 from .scenario import (
+    FORWARD_ONLY_BODIES,
     GET_ASYNC_INVOKE,
     LATEST_ASYNC_ARN,
     METHODS,
@@ -525,7 +526,7 @@ async def _run(app: App, fake: FakeBedrock, scenario: Scenario, mode: str) -> Ru
     finally:
         if instrumented:
             instrumentor.uninstrument()
-    if any(spec.body is not None and spec.body.encoding == "unseekable" for spec in scenario.calls):
+    if any(spec.body is not None and spec.body.encoding in FORWARD_ONLY_BODIES for spec in scenario.calls):
         _wait_for_quiet_server(fake)
     # (request bodies: botocore fills StartAsyncInvoke's idempotency token with a fresh uuid4; paths:
     # GetAsyncInvoke's carries the ARN a StartAsyncInvoke of the same run returned)
@@ -538,9 +539,10 @@ async def _run(app: App, fake: FakeBedrock, scenario: Scenario, mode: str) -> Ru
 def _wait_for_quiet_server(fake: FakeBedrock, quiet: float = 0.15, timeout: float = 2.0) -> None:
     """Wait until the server has recorded no new request for ``quiet`` seconds.
 
-    Why: urllib3 1.x (the newest botocore allows on Python 3.9) cannot stream a body that only has
-    ``read()``; it sends the headers, fails, and the server records the half-sent request only when it
-    sees the connection close, which can be after this run ended and count against the next run.
+    Why: urllib3 1.x (the newest botocore allows on Python 3.9) cannot stream a body it cannot rewind
+    (only ``read()``, or ``tell()`` without ``seek``); it sends the headers, fails, and the server records
+    the half-sent request only when it sees the connection close, which can be after this run ended and
+    count against the next run (or be missing from this one).
     """
     deadline = time.monotonic() + timeout
     seen = len(fake.requests)

@@ -70,6 +70,8 @@ UNKNOWN_ASYNC_ARN = "arn:aws:bedrock:us-east-1:123456789012:async-invoke/0000000
 # test_differential.py keeps a regression test for each.
 BODY_ENCODINGS = ("bytes", "str", "bytearray", "memoryview", "bytesio", "bytesio_offset", "stringio", "readonly",
                   "unseekable", "missing")
+# Bodies botocore cannot rewind: with urllib3 1.x the server may record their request late.
+FORWARD_ONLY_BODIES = frozenset({"readonly", "unseekable"})
 
 
 class ReadOnlyBody:
