@@ -258,13 +258,25 @@ def test_receiver_holds_and_does_not_count_what_the_exporter_gave_up_on(receiver
 
     span = TracerProvider().get_tracer("t").start_span("given up on")
     span.end()
-    exporter = OTLPSpanExporter(endpoint=receiver.endpoint, insecure=True, timeout=0.3)
+    exporter = OTLPSpanExporter(endpoint=receiver.endpoint, insecure=True, timeout=2)
     receiver.hold()
-    assert exporter.export([span]) is SpanExportResult.FAILURE  # DEADLINE_EXCEEDED, at its 0.3 s timeout
-    receiver.release()
-    deadline = time.monotonic() + 5
-    while receiver.abandoned == 0 and time.monotonic() < deadline:  # the released handler finishes on its own
+    results: List[SpanExportResult] = []
+    export = threading.Thread(target=lambda: results.append(exporter.export([span])))
+    export.start()
+    # The request must be in the receiver's hands before the exporter gives up on it: a request whose deadline
+    # passes before gRPC hands it to the servicer is never seen at all (it happened on a slow machine).
+    deadline = time.monotonic() + 2
+    while receiver.waiting == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert receiver.waiting == 1, "the held export never reached the receiver"
+    export.join()
+    assert results == [SpanExportResult.FAILURE]  # DEADLINE_EXCEEDED, at its 2 s timeout
+    # The held handler notices by itself once the deadline has passed on the server's clock too (which can be
+    # a moment after the client's): released before that, it would still count as answered in time.
+    deadline = time.monotonic() + 5
+    while receiver.abandoned == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    receiver.release()
     assert receiver.abandoned == 1 and receiver.spans() == []
     assert exporter.export([span]) is SpanExportResult.SUCCESS  # released: answered at once
     assert [s.name for s in receiver.spans()] == ["given up on"]

@@ -260,6 +260,8 @@ class _Receiver:
         """How many requests were refused by :meth:`refuse`."""
         self.abandoned: int = 0
         """How many requests were dropped because their client had gone while they waited (gRPC only)."""
+        self.waiting: int = 0
+        """How many requests are waiting for :meth:`release` right now (so a test can tell one has arrived)."""
 
     # -- lifecycle (subclasses implement _start/_stop/endpoint) ---------------------------------------
 
@@ -317,8 +319,16 @@ class _Receiver:
         not stored (a collector that answers after the exporter's deadline has not received it for the
         exporter, which counts the export as failed).
         """
-        while not self._released.wait(0.05) and not self._stopping.is_set():
-            pass
+        if not self._released.is_set():
+            with self._cond:
+                self.waiting += 1
+            try:
+                # (a client that gives up while held is noted then, not only at release)
+                while not self._released.wait(0.05) and not self._stopping.is_set() and client_waiting():
+                    pass
+            finally:
+                with self._cond:
+                    self.waiting -= 1
         if self.delay > 0:
             self._stopping.wait(self.delay)
         if not client_waiting():
@@ -434,10 +444,17 @@ class _Servicer:
     def Export(self, request: Any, context: Any) -> Any:  # gRPC method name
         headers = {key.lower(): value for key, value in context.invocation_metadata()
                    if isinstance(value, str)}
-        refusal = self._receiver._admit(self._signal, request, headers, client_waiting=context.is_active)
+        refusal = self._receiver._admit(self._signal, request, headers, client_waiting=lambda: _waiting(context))
         if refusal is not None:
             context.abort(refusal, f"refused by {type(self._receiver).__name__} (test fault)")
         return _RESPONSE_TYPES[self._signal]()
+
+
+def _waiting(context: Any) -> bool:
+    """Whether the gRPC client still waits: not cancelled, and its deadline not passed (``is_active()`` alone
+    can lag the deadline, and a request answered after it was not received as far as the exporter knows)."""
+    remaining = context.time_remaining()
+    return bool(context.is_active()) and (remaining is None or remaining > 0)
 
 
 class OtlpGrpcReceiver(_Receiver):
